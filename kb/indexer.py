@@ -1,0 +1,162 @@
+"""Build or update the index: files -> documents -> passages -> vectors and rows, published atomically.
+
+Only documents whose bytes changed are parsed and chunked again, and only passages whose exact model
+input is not in the embedding cache are embedded again. A file that fails to parse is reported and
+skipped; if an earlier version of it was indexed, that version stays.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+from kb.chunking import Passage, chunk_document
+from kb.config import Settings
+from kb.documents import Document, DocumentError, discover, load_document, read_source
+from kb.embedding import Embedder
+from kb.embedding_cache import EmbeddingCache
+from kb.layout import DB_FILE, MANIFEST_FILE, VECTORS_FILE, IndexLayout, read_manifest
+from kb.store import SCHEMA_VERSION, Store
+from kb.vectors import VectorIndex
+
+import json
+
+
+class ModelMismatch(RuntimeError):
+    """The existing index was embedded with another model; vectors of two models must never mix."""
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the CLI and the tests."""
+
+    build: Path | None = None
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[DocumentError] = field(default_factory=list)
+    passages: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.deleted)
+
+
+def check_model(manifest: dict, embedder: Embedder) -> None:
+    """Refuse to combine vectors of different models."""
+    if manifest.get("model") != embedder.model_id:
+        raise ModelMismatch(
+            f"the index was built with model {manifest.get('model')!r} but {embedder.model_id!r} is configured; "
+            "vectors of two models cannot be mixed: rebuild with `kb index --full`"
+        )
+
+
+def build_index(settings: Settings, embedder: Embedder, full: bool = False, progress: bool = True) -> BuildReport:
+    """Bring the index in `settings.index` up to date with `settings.articles`."""
+    started = time.perf_counter()
+    layout = IndexLayout(settings.index)
+    if not settings.articles.is_dir():
+        raise FileNotFoundError(f"articles folder {settings.articles} does not exist")
+    with layout.lock():
+        report = _build_locked(settings, layout, embedder, full, progress)
+        layout.prune()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, full: bool,
+                  progress: bool) -> BuildReport:
+    report = BuildReport()
+    previous = None if full else layout.current()
+    if previous is not None:
+        check_model(read_manifest(previous), embedder)
+    partial = layout.new_build()
+    if previous is not None:
+        shutil.copy2(previous / DB_FILE, partial / DB_FILE)
+    store = Store(partial / DB_FILE)
+    try:
+        changed = _collect_changes(settings, store, report)
+        if not report.changed and previous is not None:
+            shutil.rmtree(partial, ignore_errors=True)
+            report.build = previous
+            report.passages = store.conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+            return report
+        vectors = VectorIndex.load(previous / VECTORS_FILE) if previous is not None else VectorIndex.empty(embedder.dimension)
+        _apply_changes(store, vectors, changed, report, layout, embedder, progress)
+        report.passages = len(vectors)
+        manifest = {
+            "format": SCHEMA_VERSION,
+            "model": embedder.model_id,
+            "dimension": embedder.dimension,
+            "documents": store.conn.execute("SELECT count(*) FROM documents").fetchone()[0],
+            "passages": len(vectors),
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "articles": str(settings.articles),
+        }
+        store.set_manifest(manifest)
+        store.commit()
+        vectors.save(partial / VECTORS_FILE)
+        (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    finally:
+        store.close()
+    report.build = layout.publish(partial)
+    return report
+
+
+def _collect_changes(settings: Settings, store: Store, report: BuildReport) -> dict[str, Document | None]:
+    """Parse new and changed files; map doc id -> new Document, or None for a deleted one."""
+    files, errors = discover(settings.articles)
+    report.errors.extend(errors)
+    known = store.document_hashes()
+    changed: dict[str, Document | None] = {}
+    for doc_id, path in files.items():
+        try:
+            _, digest = read_source(path, doc_id, settings.max_file_bytes)
+            if known.get(doc_id) == digest:
+                report.unchanged += 1
+                continue
+            changed[doc_id] = load_document(path, doc_id, settings.max_file_bytes)
+            (report.updated if doc_id in known else report.added).append(doc_id)
+        except DocumentError as exc:
+            report.errors.append(exc)
+        except OSError as exc:
+            report.errors.append(DocumentError(doc_id, 1, f"cannot read: {exc.strerror or exc}"))
+    for doc_id in known.keys() - files.keys():
+        changed[doc_id] = None
+        report.deleted.append(doc_id)
+    return changed
+
+
+def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Document | None], report: BuildReport,
+                   layout: IndexLayout, embedder: Embedder, progress: bool) -> None:
+    """Replace the rows and vectors of every changed document."""
+    docs = [d for d in changed.values() if d is not None]
+    passages: list[tuple[Document, list[Passage]]] = [
+        (d, chunk_document(d, embedder.count_tokens, embedder.max_tokens)) for d in docs
+    ]
+    inputs = [p.embedding_input(d.title) for d, ps in passages for p in ps]
+    cache = EmbeddingCache(layout.cache_db, embedder.model_id)
+    try:
+        with tqdm(total=len(inputs), desc="embedding", unit="passage", disable=not progress) as bar:
+            matrix, report.embedded = cache.embed(inputs, embedder.encode, on_batch=bar.update)
+            bar.update(len(inputs) - bar.n)
+    finally:
+        cache.close()
+    for doc_id in changed:
+        vectors.remove(store.delete_document(doc_id))
+    next_id = store.next_passage_id()
+    row = 0
+    for doc, doc_passages in passages:
+        ids = list(range(next_id, next_id + len(doc_passages)))
+        store.add_document(doc, doc_passages, ids)
+        vectors.add(ids, matrix[row : row + len(ids)])
+        next_id += len(ids)
+        row += len(ids)
