@@ -1,0 +1,88 @@
+"""API contract through FastAPI's TestClient, over the project's real articles."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from kb.config import Settings
+
+REFS_CASE = "cases/refs-fragmentation-backup-cpu-ram.md"
+
+
+@pytest.fixture(scope="module")
+def client(kb_settings: Settings) -> TestClient:
+    with TestClient(create_app(kb_settings)) as c:
+        yield c
+
+
+def test_search_returns_ranked_results_with_documented_fields(client: TestClient):
+    r = client.get("/api/search", params={"q": "refs fragmentation backup server high cpu memory", "k": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["query"] == "refs fragmentation backup server high cpu memory" and body["k"] == 3
+    first = body["results"][0]
+    assert first["id"] == REFS_CASE
+    assert first["type"] == "case" and first["url"] == f"/documents/{REFS_CASE}"
+    assert first["case"]["status"] == "resolved" and first["case"]["resolution"]
+    assert first["explain"] is None
+    start, end = first["highlights"][0]
+    assert first["snippet"][start:end]
+    scores = [h["score"] for h in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_explain_and_filters(client: TestClient):
+    body = client.get("/api/search", params={"q": "backup", "type": "article", "explain": "true"}).json()
+    assert body["results"] and all(h["type"] == "article" for h in body["results"])
+    assert all(h["explain"]["fused_score"] == h["score"] for h in body["results"])
+    assert "backup" in body["results"][0]["explain"]["matched_terms"]
+    tagged = client.get("/api/search", params={"q": "server", "tag": "refs"}).json()["results"]
+    assert tagged and all("refs" in h["tags"] for h in tagged)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"q": ""}, {"q": "   "}, {"q": "x" * 1001}, {"q": "ok", "k": 0}, {"q": "ok", "k": 101}, {"q": "ok", "type": "faq"}, {}],
+)
+def test_bad_search_input_is_a_4xx_with_json_body(client: TestClient, params: dict):
+    r = client.get("/api/search", params=params)
+    assert r.status_code == 422
+    assert "detail" in r.json()
+
+
+def test_document_endpoint_renders_safe_html(client: TestClient):
+    r = client.get(f"/api/documents/{REFS_CASE}")
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["type"] == "case" and doc["meta"]["status"] == "resolved"
+    assert "<h2>Root cause</h2>" in doc["html"]
+    assert client.get("/api/documents/cases/nope.md").status_code == 404
+    assert client.get("/api/documents/cases/../../etc/passwd").status_code in (400, 404)
+    assert client.get("/api/documents/cases/%2E%2E/%2E%2E/pyproject.toml").status_code == 400
+
+
+def test_pages_and_health(client: TestClient):
+    page = client.get("/", params={"q": "UPS keeps dying"})
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "Content-Security-Policy" in page.headers and "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert '<ol class="results"' in page.text and "<mark>" in page.text
+    doc_page = client.get(f"/documents/{REFS_CASE}")
+    assert doc_page.status_code == 200 and "Root cause" in doc_page.text
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["documents"] >= 20
+    assert "/api/search" in client.get("/openapi.json").json()["paths"]
+
+
+def test_raw_html_in_markdown_is_rendered_inert():
+    from api.rendering import render_markdown
+
+    html = render_markdown(
+        '<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>\n\n[vss](../articles/vss.md)',
+        "cases/a.md",
+    )
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'href="javascript:' not in html
+    assert "<img" not in html
+    assert 'href="/documents/articles/vss.md"' in html
