@@ -18,24 +18,25 @@ def document_url(doc_id: str) -> str:
     return "/documents/" + quote(doc_id)
 
 
+def _link_open(self, tokens, idx, options, env) -> str:
+    """Point relative `.md` links at document pages; mark external links noopener."""
+    token = tokens[idx]
+    parts = urlsplit(token.attrGet("href") or "")
+    if not parts.scheme and not parts.netloc and parts.path.endswith(".md"):
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(env["doc_id"]), parts.path))
+        token.attrSet("href", document_url(target) + (f"#{parts.fragment}" if parts.fragment else ""))
+    elif parts.scheme in ("http", "https"):
+        token.attrSet("rel", "noopener noreferrer nofollow")
+    return self.renderToken(tokens, idx, options, env)
+
+
+_MD = markdown_parser(html=False)
+_MD.add_render_rule("link_open", _link_open)
+
+
 def render_markdown(body: str, doc_id: str) -> str:
     """HTML of a document body; links to sibling documents point at their pages."""
-    md = markdown_parser(html=False)
-    base = posixpath.dirname(doc_id)
-
-    def link_open(tokens, idx, options, env):
-        token = tokens[idx]
-        href = token.attrGet("href") or ""
-        parts = urlsplit(href)
-        if not parts.scheme and not parts.netloc and parts.path.endswith(".md"):
-            target = posixpath.normpath(posixpath.join(base, parts.path))
-            token.attrSet("href", document_url(target) + (f"#{parts.fragment}" if parts.fragment else ""))
-        elif parts.scheme in ("http", "https"):
-            token.attrSet("rel", "noopener noreferrer nofollow")
-        return md.renderer.renderToken(tokens, idx, options, env)
-
-    md.add_render_rule("link_open", link_open)
-    return md.render(body)
+    return _MD.render(body, {"doc_id": doc_id})
 
 
 def highlight_html(text: str, spans: list[tuple[int, int]]) -> Markup:
