@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlencode
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -14,7 +15,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from api.models import CaseSummary, DocumentResponse, ErrorBody, Explain, Health, SearchResponse, SearchResult
+from api.models import (
+    AppliedFilters, CaseSummary, DocumentResponse, ErrorBody, Explain, FacetValue, Health, SearchResponse, SearchResult,
+)
 from api.rendering import document_url, highlight_html, render_markdown
 from kb.config import Settings, load_settings
 from kb.live import LiveIndex
@@ -58,23 +61,35 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
-    def run_search(q: str, k: int, filters: Filters, explain: bool) -> SearchResponse:
+    def run_search(q: str, k: int, applied: AppliedFilters, explain: bool) -> SearchResponse:
         query = q.strip()
         if not query:
             raise HTTPException(422, "q must contain a search term")
-        hits, took = timed(live.get().search, query, k, filters)
-        return SearchResponse(query=query, k=k, took_ms=round(took, 2), results=[to_result(h, explain) for h in hits])
+        searcher = live.get()
+        filters = Filters(type=applied.type, tags=tuple(applied.tag), language=applied.language,
+                          product=applied.product, status=applied.status)
+        (hits, facets), took = timed(lambda: (searcher.search(query, k, filters), searcher.facets(query, filters)))
+        return SearchResponse(
+            query=query, k=k, took_ms=round(took, 2), filters=applied,
+            results=[to_result(h, explain) for h in hits],
+            facets={name: [FacetValue(value=v, count=c) for v, c in values] for name, values in facets.items()},
+        )
 
     @app.get("/api/search", response_model=SearchResponse, responses=ERRORS, tags=["search"])
     def api_search(
-        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Symptom, error code or question.")],
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS,
+                                description='Symptom, error code or question. "Quoted phrases" are required.')],
         k: Annotated[int, Query(ge=1, le=100, description="Number of documents to return.")] = 10,
         type: Annotated[Literal["article", "case"] | None, Query(description="Only articles or only cases.")] = None,
         tag: Annotated[list[str], Query(description="Required tags (repeat for several).")] = [],
+        language: Annotated[str | None, Query(max_length=20, description="Language code, e.g. en, pt, ru.")] = None,
+        product: Annotated[str | None, Query(max_length=200, description="Product (front matter `product`).")] = None,
+        status: Annotated[str | None, Query(max_length=40, description="Case status: resolved, workaround, open, cannot-reproduce.")] = None,
         explain: Annotated[bool, Query(description="Add per-result ranking details.")] = False,
     ) -> SearchResponse:
-        """Documents ranked for a symptom: best passage per document with matched words marked."""
-        return run_search(q, k, Filters(type=type, tags=tuple(tag)), explain)
+        """Documents ranked for a symptom: best passage per document with matched words marked, and facet counts."""
+        applied = AppliedFilters(type=type, tag=tag, language=language, product=product, status=status)
+        return run_search(q, k, applied, explain)
 
     @app.get("/api/documents/{doc_id:path}", response_model=DocumentResponse, responses=ERRORS, tags=["documents"])
     def api_document(doc_id: str) -> DocumentResponse:
@@ -87,16 +102,16 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         return Health(status="ok", **live.get().stats())
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page_search(request: Request, q: str = "", type: str | None = None, tag: str | None = None):
-        response = None
-        error = None
+    def page_search(request: Request, q: str = "", type: str | None = None, tag: list[str] = Query([]),
+                    language: str | None = None, product: str | None = None, status: str | None = None):
         query = q.strip()[:MAX_QUERY_CHARS]
-        doc_type = type if type in ("article", "case") else None
-        if query:
-            response = run_search(query, 10, Filters(type=doc_type, tags=(tag,) if tag else ()), False)
+        applied = AppliedFilters(type=type if type in ("article", "case") else None, tag=tag[:10],
+                                 language=language, product=product, status=status)
+        response = run_search(query, 10, applied, False) if query else None
         return templates.TemplateResponse(
             request, "search.html",
-            {"q": query, "type": doc_type, "tag": tag, "response": response, "error": error, "stats": live.get().stats()},
+            {"q": query, "applied": applied, "response": response, "stats": live.get().stats(),
+             "link": lambda **change: search_link(query, applied, **change)},
         )
 
     @app.get("/documents/{doc_id:path}", response_class=HTMLResponse, include_in_schema=False)
@@ -116,6 +131,18 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         )
 
     return app
+
+
+def search_link(q: str, applied: AppliedFilters, **change) -> str:
+    """URL of the search page with one filter set, added (tag) or removed (value None)."""
+    params = applied.model_dump()
+    for key, value in change.items():
+        if key == "tag":
+            params["tag"] = [t for t in params["tag"] if t != value] if value in params["tag"] else [*params["tag"], value]
+        else:
+            params[key] = None if params.get(key) == value else value
+    pairs = [("q", q)] + [(k, v) for k, v in params.items() if k != "tag" and v] + [("tag", t) for t in params["tag"]]
+    return "/?" + urlencode(pairs)
 
 
 def to_result(hit: Hit, explain: bool) -> SearchResult:

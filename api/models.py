@@ -47,11 +47,29 @@ class SearchResult(BaseModel):
     explain: Explain | None = None
 
 
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class AppliedFilters(BaseModel):
+    type: DocType | None = None
+    tag: list[str] = []
+    language: str | None = None
+    product: str | None = None
+    status: str | None = None
+
+
 class SearchResponse(BaseModel):
     query: str
     k: int
     took_ms: float
+    filters: AppliedFilters
     results: list[SearchResult]
+    facets: dict[str, list[FacetValue]] = Field(
+        description="Per field (type, language, tags, product, status): value counts among the 50 best documents "
+        "for the query, each field counted with the other filters applied."
+    )
 
 
 class DocumentResponse(BaseModel):

@@ -16,7 +16,9 @@ from kb.documents import Document
 TokenCounter = Callable[[str], int]
 SUMMARY_HEADING = "Summary"
 _SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+")
-_CASE_SUMMARY_FIELDS = (
+_SUMMARY_FIELDS = (
+    ("description", "Description"),
+    ("summary", "Summary"),
     ("symptoms", "Symptoms"),
     ("error_codes", "Error codes"),
     ("product", "Product"),
@@ -55,7 +57,7 @@ def word_count_tokens(text: str) -> int:
 def chunk_document(doc: Document, count_tokens: TokenCounter = word_count_tokens, max_tokens: int = 256) -> list[Passage]:
     """Split a document into passages that each fit `max_tokens` including the title and headings."""
     pieces: list[tuple[tuple[str, ...], str, int]] = []
-    summary = case_summary(doc)
+    summary = summary_text(doc)
     if summary:
         pieces.append(((SUMMARY_HEADING,), summary, doc.field_lines.get("title", 1)))
     for section in doc.sections:
@@ -66,12 +68,10 @@ def chunk_document(doc: Document, count_tokens: TokenCounter = word_count_tokens
     return [Passage(doc.id, i, headings, text, line) for i, (headings, text, line) in enumerate(pieces)]
 
 
-def case_summary(doc: Document) -> str:
-    """The structured fields of a case as one passage: the symptom list is often the best match."""
-    if not doc.is_case:
-        return ""
+def summary_text(doc: Document) -> str:
+    """Descriptive front matter fields as one passage: a case's symptom list is often the best match."""
     lines = []
-    for key, label in _CASE_SUMMARY_FIELDS:
+    for key, label in _SUMMARY_FIELDS:
         value = doc.meta.get(key)
         if isinstance(value, list):
             value = "; ".join(str(v) for v in value if v)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -79,6 +80,42 @@ def search(
         for start, end in hit.snippet.highlights:
             body.stylize("bold yellow", start, end)
         out.print(snippet + body)
+
+
+@app.command("eval")
+def evaluate(
+    query_sets: Annotated[list[Path], typer.Argument(help="JSONL files of {id, query, relevant: [doc ids]}.", exists=True, dir_okay=False)],
+    corpus: Annotated[Optional[Path], typer.Option(help="Folder of Markdown files the query ids refer to (default: the configured articles).", exists=True, file_okay=False)] = None,
+    mode: Annotated[Optional[list[str]], typer.Option(help="Modes to compare (default: lexical, dense, hybrid).")] = None,
+) -> None:
+    """Measure MRR@10, nDCG@10 and Recall@10 of each retrieval mode; print one table per query set."""
+    from rich.table import Table
+
+    from kb.documents import DocumentError
+    from kb.embedding import Embedder
+    from kb.evaluation import METRICS, evaluate as run_eval, index_corpus, load_queries
+    from kb.search import Searcher
+
+    settings = load_settings()
+    embedder = Embedder(settings.model)
+    corpus = corpus or settings.articles
+    eval_settings = index_corpus(settings, corpus, embedder)
+    searcher = Searcher.open(eval_settings.index, embedder)
+    modes = tuple(mode or ("lexical", "dense", "hybrid"))
+    for path in query_sets:
+        try:
+            queries = load_queries(path)
+        except DocumentError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        results = run_eval(searcher, queries, modes)
+        table = Table(title=f"{path.name}: {len(queries)} queries, {len(searcher.docs)} documents", title_justify="left")
+        table.add_column("mode")
+        for metric in METRICS:
+            table.add_column(metric, justify="right")
+        for name, values in results.items():
+            table.add_row(name, *(f"{values[m]:.3f}" for m in METRICS))
+        out.print(table)
 
 
 @app.command()

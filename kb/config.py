@@ -30,6 +30,8 @@ class Settings:
     index: Path = Path("index")
     model: str = DEFAULT_MODEL
     max_file_bytes: int = 5 * 1024 * 1024
+    embedding_cache: Path | None = None
+    """Where cached vectors live; default `<index>/embeddings.sqlite`. Indexes may share one cache."""
     extra: dict = field(default_factory=dict)
 
     def with_(self, **changes) -> "Settings":

@@ -131,8 +131,11 @@ def parse_document(text: str, doc_id: str, content_hash: str | None = None) -> D
         meta, lines = parse_front_matter(tokens[0].content, doc_id)
         body_line = tokens[0].map[1] + 1 if tokens[0].map else 1
         tokens = tokens[1:]
-    sections, first_h1, links = _sections(tokens)
+    sections, first_h1, h1_line, links = _sections(tokens)
     title = meta.get("title") or first_h1 or Path(doc_id).stem.replace("-", " ").replace("_", " ")
+    if first_h1 and first_h1 != title:  # an H1 that differs from the front matter title is content too
+        intro = sections.pop(0).text if sections and sections[0].headings == () else ""
+        sections.insert(0, Section((), f"{first_h1}\n{intro}".strip(), h1_line))
     doc_type = meta.get("type", "case" if doc_id.startswith("cases/") else "article")
     _require(isinstance(title, str), doc_id, lines, "title", "title must be text")
     _require(doc_type in DOC_TYPES, doc_id, lines, "type", f"unknown type {doc_type!r}; use one of {', '.join(DOC_TYPES)}")
@@ -219,13 +222,14 @@ def inline_text(token: Token) -> str:
     return "".join(parts)
 
 
-def _sections(tokens: list[Token]) -> tuple[list[Section], str | None, list[tuple[str, int]]]:
+def _sections(tokens: list[Token]) -> tuple[list[Section], str | None, int, list[tuple[str, int]]]:
     """Walk block tokens: headings open sections, text blocks fill them. Also collect link targets."""
     sections: list[Section] = []
     stack: list[tuple[int, str]] = []
     blocks: list[str] = []
     line = 1
     first_h1: str | None = None
+    h1_line = 1
     links: list[tuple[str, int]] = []
 
     def flush() -> None:
@@ -241,7 +245,7 @@ def _sections(tokens: list[Token]) -> tuple[list[Section], str | None, list[tupl
             heading = inline_text(tokens[i + 1]).strip()
             line = tok.map[0] + 1 if tok.map else line
             if level == 1 and first_h1 is None and not sections and not stack:
-                first_h1 = heading
+                first_h1, h1_line = heading, line
                 continue
             while stack and stack[-1][0] >= level:
                 stack.pop()
@@ -255,4 +259,4 @@ def _sections(tokens: list[Token]) -> tuple[list[Section], str | None, list[tupl
         elif tok.type in ("fence", "code_block"):
             blocks.append(tok.content.rstrip("\n"))
     flush()
-    return sections, first_h1, links
+    return sections, first_h1, h1_line, links

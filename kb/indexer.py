@@ -62,7 +62,7 @@ def check_model(manifest: dict, embedder: Embedder) -> None:
 def build_index(settings: Settings, embedder: Embedder, full: bool = False, progress: bool = True) -> BuildReport:
     """Bring the index in `settings.index` up to date with `settings.articles`."""
     started = time.perf_counter()
-    layout = IndexLayout(settings.index)
+    layout = IndexLayout(settings.index, settings.embedding_cache)
     if not settings.articles.is_dir():
         raise FileNotFoundError(f"articles folder {settings.articles} does not exist")
     with layout.lock():
@@ -78,6 +78,8 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
     previous = None if full else layout.current()
     if previous is not None:
         check_model(read_manifest(previous), embedder)
+        if read_manifest(previous).get("format") != SCHEMA_VERSION:
+            previous = None  # older layout: rebuild (embeddings still come from the cache)
     partial = layout.new_build()
     if previous is not None:
         shutil.copy2(previous / DB_FILE, partial / DB_FILE)

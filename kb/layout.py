@@ -32,11 +32,11 @@ class IndexMissing(FileNotFoundError):
 class IndexLayout:
     """Paths and publishing inside one index folder."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cache_db: Path | None = None):
         self.root = Path(root)
         self.builds = self.root / "builds"
         self.pointer = self.root / "current"
-        self.cache_db = self.root / "embeddings.sqlite"
+        self.cache_db = cache_db or self.root / "embeddings.sqlite"
 
     def current(self) -> Path | None:
         """The published build, or None when nothing has been built yet."""

@@ -1,8 +1,11 @@
 """Vectors and rows -> results: hybrid (dense + BM25) retrieval of documents for a symptom.
 
-Each retriever ranks passages; a document's rank in a list is that of its best passage; the two
-document rankings are combined by reciprocal rank fusion (RRF), which needs no score calibration
-between cosine similarities and BM25. The passage shown is the one with the best fused passage rank.
+Dense retrieval ranks passages by cosine similarity; a document counts with its best passage.
+Lexical retrieval ranks whole documents by BM25 with title and keyword fields weighted up
+(symptoms, error codes, tags, product). The two document rankings are fused, by default with
+reciprocal rank fusion (RRF), which needs no calibration between cosine and BM25 scales. The
+passage shown is the one with the best fused passage rank. Method and weights were chosen with
+`kb eval` (see README, "Search quality").
 """
 
 from __future__ import annotations
@@ -10,21 +13,28 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kb.embedding import Embedder
-from kb.highlight import STOPWORDS, WORD, Snippet, fold, make_snippet
+from kb.highlight import Snippet, fold, make_snippet
 from kb.indexer import check_model
 from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, read_manifest
-from kb.store import connect
+from kb.query import ParsedQuery, fts_any, fts_phrase, parse_query
+from kb.store import SCHEMA_VERSION, connect
 from kb.vectors import VectorIndex
 
 MODES = ("hybrid", "dense", "lexical")
+FUSIONS = ("rrf", "score")
 CASE_FIELDS = ("status", "product", "version", "symptoms", "error_codes", "root_cause", "resolution")
+FACET_FIELDS = ("type", "language", "tags", "product", "status")
+
+
+class IndexUnusable(RuntimeError):
+    """The published index cannot be used as it is."""
 
 
 @dataclass(frozen=True)
@@ -37,13 +47,17 @@ class Filters:
     product: str | None = None
     status: str | None = None
 
-    def accepts(self, doc: "DocInfo") -> bool:
-        return (
-            (self.type is None or doc.type == self.type)
-            and all(t in doc.tags for t in self.tags)
-            and (self.language is None or doc.language == self.language)
-            and (self.product is None or fold(str(doc.meta.get("product", ""))) == fold(self.product))
-            and (self.status is None or doc.meta.get("status") == self.status)
+    def accepts(self, doc: "DocInfo", skip: str | None = None) -> bool:
+        """Whether `doc` passes every filter except the `skip` field (used for facet counts)."""
+        return all(
+            name == skip or ok
+            for name, ok in (
+                ("type", self.type is None or doc.type == self.type),
+                ("tags", all(t in doc.tags for t in self.tags)),
+                ("language", self.language is None or doc.language == self.language),
+                ("product", self.product is None or fold(doc.product) == fold(self.product)),
+                ("status", self.status is None or doc.status == self.status),
+            )
         )
 
     @property
@@ -53,13 +67,16 @@ class Filters:
 
 @dataclass(frozen=True)
 class Weights:
-    """Fusion and field weights; chosen by measurement (see `kb eval`)."""
+    """Fusion and field weights, chosen by measurement with `kb eval` (see README)."""
 
+    fusion: str = "rrf"
     rrf_k: int = 60
     dense: float = 1.0
     lexical: float = 1.0
     depth: int = 100
-    fields: tuple[float, float, float, float] = (4.0, 2.0, 1.0, 3.0)  # title, heading, text, keywords
+    document_fields: tuple[float, float, float] = (3.0, 2.0, 1.0)  # BM25 weights: title, keywords, body
+    passage_fields: tuple[float, float] = (1.5, 1.0)  # heading, text: picks the passage to show
+    facet_depth: int = 50
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,28 @@ class DocInfo:
     language: str
     tags: tuple[str, ...]
     meta: dict
+
+    @property
+    def product(self) -> str:
+        return str(self.meta.get("product") or "")
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status") or "")
+
+    def facet_values(self, name: str) -> tuple[str, ...]:
+        value = self.tags if name == "tags" else (getattr(self, name) or "",)
+        return tuple(v for v in value if v)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A document's place in a result list, before its snippet is made."""
+
+    doc_id: str
+    score: float
+    passage_id: int
+    ranks: dict
 
 
 @dataclass
@@ -97,6 +136,8 @@ class Searcher:
     def __init__(self, build: Path, embedder: Embedder, weights: Weights = Weights()):
         self.build = build
         self.manifest = read_manifest(build)
+        if self.manifest.get("format") != SCHEMA_VERSION:
+            raise IndexUnusable(f"index {build} has format {self.manifest.get('format')}, this version reads {SCHEMA_VERSION}: run `kb index`")
         check_model(self.manifest, embedder)
         self.embedder = embedder
         self.weights = weights
@@ -104,14 +145,18 @@ class Searcher:
         self._local = threading.local()
         self._encode_lock = threading.Lock()
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        rows = self.db.execute("SELECT id, title, type, language, tags, meta FROM documents").fetchall()
+        rows = self.db.execute("SELECT rowid, id, title, type, language, tags, meta FROM documents").fetchall()
         self.docs = {
             r["id"]: DocInfo(r["id"], r["title"], r["type"], r["language"], tuple(json.loads(r["tags"])), json.loads(r["meta"]))
             for r in rows
         }
-        self.passage_doc = dict(self.db.execute("SELECT id, doc_id FROM passages").fetchall())
+        self.rowid_doc = {r["rowid"]: r["id"] for r in rows}
+        self.passage_doc: dict[int, str] = dict(self.db.execute("SELECT id, doc_id FROM passages").fetchall())
+        self.doc_passages: dict[str, list[int]] = {}
+        for pid, doc in self.passage_doc.items():
+            self.doc_passages.setdefault(doc, []).append(pid)
         if len(self.passage_doc) != len(self.vectors):
-            raise RuntimeError(f"index in {build} is inconsistent: {len(self.passage_doc)} passages, {len(self.vectors)} vectors; rebuild with `kb index --full`")
+            raise IndexUnusable(f"index {build} is inconsistent: {len(self.passage_doc)} passages, {len(self.vectors)} vectors; run `kb index --full`")
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder, weights: Weights = Weights()) -> "Searcher":
@@ -125,88 +170,145 @@ class Searcher:
             conn = self._local.conn = connect(self.build / DB_FILE, readonly=True)
         return conn
 
-    # -- retrieval -------------------------------------------------------------------------
+    # -- retrievers ------------------------------------------------------------------------
 
-    def embed_query(self, query: str) -> np.ndarray:
+    def embed_query(self, text: str) -> np.ndarray:
         """Query vectors, memoised: engineers repeat the same searches."""
-        cached = self._query_cache.get(query)
+        cached = self._query_cache.get(text)
         if cached is None:
             with self._encode_lock:
-                cached = self.embedder.encode([query])[0]
-            self._query_cache[query] = cached
+                cached = self.embedder.encode([text])[0]
+            self._query_cache[text] = cached
             if len(self._query_cache) > 512:
                 self._query_cache.popitem(last=False)
         return cached
 
-    def dense(self, query: str, depth: int, allowed: list[int] | None) -> list[tuple[int, float]]:
-        return self.vectors.search(self.embed_query(query), depth, allowed)
+    def dense(self, q: ParsedQuery, depth: int, allowed: set[str] | None) -> list[tuple[int, float]]:
+        """(passage id, cosine) best first, restricted to passages of `allowed` documents."""
+        ids = None if allowed is None else [p for d in allowed for p in self.doc_passages.get(d, ())]
+        return self.vectors.search(self.embed_query(q.text), depth, ids)
 
-    def lexical(self, query: str, depth: int, filters: Filters) -> list[tuple[int, float]]:
-        expression = fts_query(query)
+    def lexical_passages(self, q: ParsedQuery, depth: int, allowed: set[str] | None) -> list[tuple[int, float]]:
+        """(passage id, BM25) best first."""
+        w = self.weights.passage_fields
+        rows = self._match("passages_fts", f"{w[0]}, {w[1]}", fts_any(q.words), depth, allowed is not None)
+        hits = [(int(r[0]), s) for r, s in rows]
+        return [(p, s) for p, s in hits if allowed is None or self.passage_doc[p] in allowed][:depth]
+
+    def lexical_documents(self, q: ParsedQuery, depth: int, allowed: set[str] | None) -> list[tuple[str, float]]:
+        """(document id, BM25) best first."""
+        w = self.weights.document_fields
+        rows = self._match("documents_fts", f"{w[0]}, {w[1]}, {w[2]}", fts_any(q.words), depth, allowed is not None)
+        hits = [(self.rowid_doc[int(r[0])], s) for r, s in rows]
+        return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
+
+    def _match(self, table: str, weights: str, expression: str, depth: int, filtered: bool):
         if not expression:
             return []
-        w = self.weights.fields
-        limit = depth if filters.empty else depth * 10
         rows = self.db.execute(
-            f"SELECT rowid, bm25(passages_fts, {w[0]}, {w[1]}, {w[2]}, {w[3]}) AS s FROM passages_fts"
-            " WHERE passages_fts MATCH ? ORDER BY s LIMIT ?",
-            (expression, limit),
+            f"SELECT rowid, bm25({table}, {weights}) AS s FROM {table} WHERE {table} MATCH ? ORDER BY s LIMIT ?",
+            (expression, depth * 10 if filtered else depth),
         ).fetchall()
-        hits = [(int(r[0]), -float(r[1])) for r in rows]
-        if not filters.empty:
-            hits = [(p, s) for p, s in hits if filters.accepts(self.docs[self.passage_doc[p]])]
-        return hits[:depth]
+        return [(r, -float(r[1])) for r in rows]
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
-        """The `k` best documents for `query`, best first."""
+    def with_phrases(self, phrases: tuple[str, ...]) -> set[str] | None:
+        """Documents containing every required phrase (None when there are none)."""
+        allowed: set[str] | None = None
+        for phrase in phrases:
+            rows = self.db.execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?", (fts_phrase(phrase),))
+            docs = {self.rowid_doc[r[0]] for r in rows}
+            allowed = docs if allowed is None else allowed & docs
+        return allowed
+
+    # -- ranking ---------------------------------------------------------------------------
+
+    def rank(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Ranked]:
+        """The `k` best documents for `query`, best first, without snippets (what `kb eval` scores)."""
         filters = filters or Filters()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        if not query.strip():
+        q = parse_query(query)
+        if not q.text:
             return []
-        depth = max(self.weights.depth, k * 3)
-        allowed = None
+        allowed = self.with_phrases(q.phrases)
         if not filters.empty:
-            allowed = [p for p, d in self.passage_doc.items() if filters.accepts(self.docs[d])]
-        dense = self.dense(query, depth, allowed) if mode != "lexical" else []
-        lexical = self.lexical(query, depth, filters) if mode != "dense" else []
-        ranked = self._fuse(dense, lexical)[:k]
-        return [self._hit(query, *item) for item in ranked]
+            allowed = {d for d in (allowed if allowed is not None else self.docs) if filters.accepts(self.docs[d])}
+        return self._ranked(q, max(self.weights.depth, k), allowed, mode)[:k]
 
-    def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]):
-        """Reciprocal rank fusion at document level; per document, the best fused passage is kept."""
+    def _ranked(self, q: ParsedQuery, depth: int, allowed: set[str] | None, mode: str) -> list[Ranked]:
+        if allowed is not None and not allowed:
+            return []
+        dense = self.dense(q, depth, allowed) if mode != "lexical" else []
+        passages = self.lexical_passages(q, depth, allowed) if mode != "dense" else []
+        documents = self.lexical_documents(q, depth, allowed) if mode != "dense" else []
+        return self._fuse(dense, passages, documents, mode)
+
+    def _fuse(self, dense, passages, documents, mode: str) -> list[Ranked]:
+        """Fuse the dense and lexical document rankings; keep each document's best fused passage."""
         w = self.weights
-        doc_score: dict[str, float] = {}
-        passage_score: dict[int, float] = {}
-        doc_ranks: dict[str, dict[str, int]] = {}
-        for name, weight, hits in (("dense", w.dense, dense), ("lexical", w.lexical, lexical)):
-            docs_seen = 0
-            for rank, (pid, _) in enumerate(hits, start=1):
-                passage_score[pid] = passage_score.get(pid, 0.0) + weight / (w.rrf_k + rank)
-                ranks = doc_ranks.setdefault(self.passage_doc[pid], {})
-                if name not in ranks:
-                    docs_seen += 1
-                    ranks[name] = docs_seen
-        for doc, ranks in doc_ranks.items():
-            doc_score[doc] = sum((w.dense if n == "dense" else w.lexical) / (w.rrf_k + r) for n, r in ranks.items())
-        best: dict[str, int] = {}
-        for pid, score in passage_score.items():
-            doc = self.passage_doc[pid]
-            if doc not in best or score > passage_score[best[doc]]:
-                best[doc] = pid
-        order = sorted(doc_score, key=lambda d: (-doc_score[d], d))
-        return [(d, doc_score[d], best[d], doc_ranks[d]) for d in order]
+        dense_docs = _best_per_document(dense, self.passage_doc)
+        lists = [("dense", w.dense if mode != "lexical" else 0.0, dense_docs), ("lexical", w.lexical if mode != "dense" else 0.0, documents)]
+        ranks: dict[str, dict[str, int]] = {}
+        scores: dict[str, float] = {}
+        for name, weight, ranking in lists:
+            top = ranking[0][1] if ranking else 1.0
+            for rank, (doc, score) in enumerate(ranking, start=1):
+                ranks.setdefault(doc, {})[name] = rank
+                if w.fusion == "rrf":
+                    contribution = weight / (w.rrf_k + rank)
+                else:  # convex combination of scores scaled to the best of their list
+                    contribution = weight * (score / top if top > 0 else 0.0)
+                scores[doc] = scores.get(doc, 0.0) + contribution
+        best = self._best_passages(dense, passages)
+        order = sorted(scores, key=lambda d: (-scores[d], d))
+        return [Ranked(d, scores[d], best.get(d) or self.doc_passages[d][0], ranks[d]) for d in order]
 
-    def _hit(self, query: str, doc_id: str, score: float, passage_id: int, ranks: dict[str, int]) -> Hit:
-        doc = self.docs[doc_id]
-        row = self.db.execute("SELECT heading, text, line FROM passages WHERE id = ?", (passage_id,)).fetchone()
-        similarity = float(np.dot(self.vectors.index.reconstruct(passage_id), self.embed_query(query)))
+    def _best_passages(self, dense, passages) -> dict[str, int]:
+        """Per document, the passage with the best RRF over the passage-level rankings."""
+        fused: dict[int, float] = {}
+        for hits in (dense, passages):
+            for rank, (pid, _) in enumerate(hits, start=1):
+                fused[pid] = fused.get(pid, 0.0) + 1.0 / (self.weights.rrf_k + rank)
+        best: dict[str, int] = {}
+        for pid in sorted(fused, key=fused.get, reverse=True):
+            best.setdefault(self.passage_doc[pid], pid)
+        return best
+
+    # -- results ---------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
+        """The `k` best documents for `query`, best first, each with its best passage as a snippet."""
+        return [self._hit(query, r) for r in self.rank(query, k, filters, mode)]
+
+    def facets(self, query: str, filters: Filters | None = None) -> dict[str, list[tuple[str, int]]]:
+        """Counts per field value among the best `facet_depth` documents for the query.
+
+        Each field is counted with every filter applied except its own, so the page can show
+        how many results another choice of that field would give.
+        """
+        filters = filters or Filters()
+        q = parse_query(query)
+        if not q.text:
+            return {name: [] for name in FACET_FIELDS}
+        candidates = self._ranked(q, self.weights.facet_depth, self.with_phrases(q.phrases), "hybrid")
+        docs = [self.docs[r.doc_id] for r in candidates[: self.weights.facet_depth]]
+        result = {}
+        for name in FACET_FIELDS:
+            counts = Counter(v for d in docs if filters.accepts(d, skip=name) for v in d.facet_values(name))
+            result[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return result
+
+    def _hit(self, query: str, ranked: Ranked) -> Hit:
+        doc = self.docs[ranked.doc_id]
+        row = self.db.execute("SELECT heading, text, line FROM passages WHERE id = ?", (ranked.passage_id,)).fetchone()
+        vector = self.vectors.index.reconstruct(ranked.passage_id)
+        similarity = float(np.dot(vector, self.embed_query(parse_query(query).text)))
         case = {k: doc.meta[k] for k in CASE_FIELDS if doc.type == "case" and doc.meta.get(k)}
         return Hit(
             id=doc.id, title=doc.title, type=doc.type, language=doc.language, tags=list(doc.tags),
-            score=round(score, 6), similarity=round(similarity, 4), heading=row["heading"], line=row["line"],
+            score=round(ranked.score, 6), similarity=round(similarity, 4), heading=row["heading"], line=row["line"],
             snippet=make_snippet(row["text"], query), case=case,
-            dense_rank=ranks.get("dense"), lexical_rank=ranks.get("lexical"),
+            dense_rank=ranked.ranks.get("dense"), lexical_rank=ranked.ranks.get("lexical"),
         )
 
     # -- documents -------------------------------------------------------------------------
@@ -223,11 +325,12 @@ class Searcher:
                 "built_at": self.manifest["built_at"], "build": self.build.name}
 
 
-def fts_query(query: str) -> str:
-    """An FTS5 MATCH expression: any query word, each quoted so codes and dotted versions match as typed."""
-    words = [m.group() for m in WORD.finditer(query)]
-    kept = [w for w in dict.fromkeys(words) if fold(w) not in STOPWORDS] or words
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in kept)
+def _best_per_document(hits: list[tuple[int, float]], passage_doc: dict[int, str]) -> list[tuple[str, float]]:
+    """A passage ranking as a document ranking: each document at the place of its best passage."""
+    seen: dict[str, float] = {}
+    for pid, score in hits:
+        seen.setdefault(passage_doc[pid], score)
+    return list(seen.items())
 
 
 def timed(fn, *args, **kwargs):

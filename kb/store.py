@@ -15,7 +15,7 @@ from pathlib import Path
 from kb.chunking import Passage
 from kb.documents import Document
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 FTS_TOKENIZER = "unicode61 remove_diacritics 2"
 
 SCHEMA = f"""
@@ -40,8 +40,13 @@ CREATE TABLE IF NOT EXISTS passages (
     line INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_by_doc ON passages(doc_id, ordinal);
+-- per passage (rowid = passages.id): which passage of a document matches the query words
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
-    title, heading, text, keywords, tokenize = '{FTS_TOKENIZER}'
+    heading, text, tokenize = '{FTS_TOKENIZER}'
+);
+-- one row per document (rowid = documents.rowid): BM25 over whole documents ranks them for lexical search
+CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5(
+    title, keywords, body, tokenize = '{FTS_TOKENIZER}'
 );
 """
 
@@ -91,13 +96,14 @@ class Store:
         """Remove a document and its passages; return the removed passage ids (to drop their vectors)."""
         ids = [r[0] for r in self.conn.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))]
         self.conn.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
+        self.conn.execute("DELETE FROM documents_fts WHERE rowid = (SELECT rowid FROM documents WHERE id = ?)", (doc_id,))
         self.conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
         self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
         return ids
 
     def add_document(self, doc: Document, passages: Sequence[Passage], ids: Sequence[int]) -> None:
         """Insert a document and its passages under the given ids."""
-        self.conn.execute(
+        cursor = self.conn.execute(
             "INSERT INTO documents(id, title, type, language, tags, meta, body, body_line, content_hash)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (doc.id, doc.title, doc.type, doc.language, json.dumps(doc.tags, ensure_ascii=False),
@@ -108,16 +114,20 @@ class Store:
             [(i, p.doc_id, p.ordinal, p.heading, p.text, p.line) for i, p in zip(ids, passages)],
         )
         keywords = " ".join(_keywords(doc))
+        self.conn.execute(
+            "INSERT INTO documents_fts(rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
+            (cursor.lastrowid, doc.title, keywords, "\n".join(p.text for p in passages)),
+        )
         self.conn.executemany(
-            "INSERT INTO passages_fts(rowid, title, heading, text, keywords) VALUES (?, ?, ?, ?, ?)",
-            [(i, doc.title, p.heading, p.text, keywords) for i, p in zip(ids, passages)],
+            "INSERT INTO passages_fts(rowid, heading, text) VALUES (?, ?, ?)",
+            [(i, p.heading, p.text) for i, p in zip(ids, passages)],
         )
 
 
 def _keywords(doc: Document) -> Iterable[str]:
     """Fields that name what a document is about, weighted above body text in lexical search."""
     yield from doc.tags
-    for key in ("error_codes", "product", "version"):
+    for key in ("error_codes", "symptoms", "product", "version"):
         value = doc.meta.get(key)
         if isinstance(value, list):
             yield from (str(v) for v in value)

@@ -1,0 +1,111 @@
+"""Hybrid retrieval: exact tokens, required phrases, facets, explain, and the evaluation harness."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kb.config import Settings
+from kb.embedding import Embedder
+from kb.evaluation import corpus_hash, evaluate, index_corpus, load_queries
+from kb.documents import DocumentError
+from kb.query import fts_any, parse_query
+from kb.search import Filters, Searcher
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MSDOCS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "msdocs"
+
+
+def test_query_parsing_keeps_codes_whole_and_quotes_phrases():
+    q = parse_query('error "access denied" on 10.0.17763 with 0x80070005 and the backup')
+    assert q.phrases == ("access denied",)
+    assert q.text == "error access denied on 10.0.17763 with 0x80070005 and the backup"
+    assert q.words == ("error", "access", "denied", "10.0.17763", "0x80070005", "backup")
+    assert fts_any(('say "hi"',)) == '"say ""hi"""'  # FTS5 syntax in user input is quoted, never executed
+
+
+def test_error_code_query_returns_the_document_with_that_code_first(kb_settings: Settings, embedder: Embedder):
+    searcher = Searcher.open(kb_settings.index, embedder)
+    with_code = {p.relative_to(kb_settings.articles).as_posix() for p in kb_settings.articles.rglob("*.md")
+                 if "0x80070005" in p.read_text() and p.name != "README.md"}
+    hits = searcher.search("0x80070005", k=len(with_code) + 2)
+    assert {h.id for h in hits[: len(with_code)]} == with_code  # every document with the code before any other
+    assert hits[0].id == "articles/backup-access-denied-0x80070005.md"  # the code in its title
+    assert "0x80070005" in {hits[0].snippet.text[s:e] for s, e in hits[0].snippet.highlights}
+    for code, doc in [("0x800423f4", "articles/vss-writer-failures.md"), ("0x800f0922", "articles/windows-update-error-0x800f0922.md")]:
+        assert searcher.search(code, k=1)[0].id == doc
+
+
+def test_quoted_phrase_is_required(fixture_searcher: Searcher):
+    loose = fixture_searcher.search("driver crashes", k=10)
+    assert len(loose) > 1
+    strict = fixture_searcher.search('"printer driver" crashes', k=10)
+    assert [h.id for h in strict] == ["articles/printer-spooler.md"]
+    assert fixture_searcher.search('"no such phrase anywhere"', k=10) == []
+
+
+def test_facets_count_each_field_with_the_other_filters(fixture_searcher: Searcher):
+    facets = fixture_searcher.facets("problem with the server")
+    assert dict(facets["type"]) == {"article": 4, "case": 2}
+    assert dict(facets["language"])["pt"] == 1
+    narrowed = fixture_searcher.facets("problem with the server", Filters(type="case"))
+    assert dict(narrowed["type"]) == {"article": 4, "case": 2}  # own field: counted without its filter
+    assert dict(narrowed["language"]) == {"en": 1, "es": 1}
+    assert dict(narrowed["status"]) == {"resolved": 1, "workaround": 1}
+
+
+def test_filters_on_language_product_and_status(fixture_searcher: Searcher):
+    assert {h.id for h in fixture_searcher.search("server", filters=Filters(language="ru"))} == {"articles/ntp-drift.md"}
+    assert {h.id for h in fixture_searcher.search("vpn", filters=Filters(status="workaround"))} == {"cases/vpn-caidas.md"}
+    assert {h.id for h in fixture_searcher.search("mail", filters=Filters(product="microsoft 365"))} == {"articles/outlook-connect.md"}
+
+
+def test_evaluation_reports_each_mode(fixture_searcher: Searcher):
+    queries = load_queries(FIXTURES / "queries.jsonl")
+    results = evaluate(fixture_searcher, queries)
+    assert set(results) == {"lexical", "dense", "hybrid"}
+    assert results["hybrid"]["mrr@10"] == 1.0
+    assert 0 < results["lexical"]["recall@10"] <= 1
+
+
+def test_bad_query_file_names_the_line(tmp_path: Path):
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"id": "1", "query": "x", "relevant": []}\n{"id": "2"}\n')
+    with pytest.raises(DocumentError, match=r"q.jsonl:2: bad query line"):
+        load_queries(bad)
+
+
+def test_kb_eval_command_prints_the_table(corpus: Path, tmp_path: Path, monkeypatch):
+    from kb.cli import app
+
+    monkeypatch.setenv("KB_INDEX", str(tmp_path / "index"))
+    monkeypatch.setenv("KB_ARTICLES", str(corpus))
+    result = CliRunner().invoke(app, ["eval", "--corpus", str(corpus), str(FIXTURES / "queries.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "mrr@10" in result.output and "hybrid" in result.output and "lexical" in result.output
+    cached = list((tmp_path / "index" / "eval").iterdir())
+    assert [p.name for p in cached] == [f"articles-{corpus_hash(corpus)}"]
+
+
+@pytest.mark.skipif(not (MSDOCS / "corpus").is_dir(), reason="../shared/eval/msdocs not present")
+def test_msdocs_sample_finds_refs_articles_by_symptom(tmp_path: Path, embedder: Embedder):
+    """A slice of the real Microsoft corpus: the ReFS memory article is found from a paraphrase."""
+    area = MSDOCS / "corpus" / "windows-server" / "backup-and-storage"
+    sample = tmp_path / "corpus" / "windows-server" / "backup-and-storage"
+    sample.mkdir(parents=True)
+    for path in sorted(area.glob("*.md"))[:40] + [area / "fix-heavy-memory-usage-refs.md", area / "refs-volume-dpm-unresponsive.md"]:
+        shutil.copy(path, sample / path.name)
+    settings = index_corpus(Settings(articles=tmp_path / "corpus", index=tmp_path / "index"), tmp_path / "corpus", embedder, progress=False)
+    searcher = Searcher.open(settings.index, embedder)
+    ids = [h.id for h in searcher.search("backup server on ReFS uses huge amounts of memory", k=3)]
+    assert "windows-server/backup-and-storage/fix-heavy-memory-usage-refs.md" in ids
+    titles = [json.loads(line) for line in (MSDOCS / "title_queries.jsonl").read_text().splitlines()]
+    in_sample = [q for q in titles if q["relevant"][0] in {f"windows-server/backup-and-storage/{p.name}" for p in sample.iterdir()}]
+    assert in_sample
+    ranked = {q["id"]: searcher.rank(q["query"], k=1)[0].doc_id for q in in_sample}
+    hits = sum(ranked[q["id"]] == q["relevant"][0] for q in in_sample)
+    assert hits / len(in_sample) >= 0.9
