@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install index run serve test bench clean
+.PHONY: install check index run serve test eval bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `kb check` first: its errors are reported, the broken files are skipped by `kb index`, the rest is indexed
+check: install
+	$(BIN)/kb check
+
 index: install
+	-$(BIN)/kb check --no-warnings
 	$(BIN)/kb index
 
 run: install
@@ -29,6 +34,14 @@ serve: run
 
 test: install
 	$(BIN)/python -m pytest
+
+EVAL_DIR ?= ../shared/eval/msdocs
+
+eval: install
+	$(BIN)/kb eval bench/queries/articles_dev.jsonl
+	@if [ -d $(EVAL_DIR)/corpus ]; then \
+		$(BIN)/kb eval --corpus $(EVAL_DIR)/corpus $(EVAL_DIR)/symptom_queries.jsonl $(EVAL_DIR)/title_queries.jsonl; \
+	else echo "$(EVAL_DIR) not present: skipping the msdocs evaluation"; fi
 
 bench: install
 	$(BIN)/python bench/search_latency.py

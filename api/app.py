@@ -16,20 +16,25 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from api.models import (
-    AppliedFilters, CaseSummary, DocumentResponse, ErrorBody, Explain, FacetValue, Health, SearchResponse, SearchResult,
+    AppliedFilters, CaseSummary, DocumentResponse, ErrorBody, Explain, FacetValue, Gap, GapsResponse, Health,
+    RelatedDocument, SearchResponse, SearchResult, SimilarRequest, SimilarResponse,
 )
 from api.rendering import document_url, highlight_html, render_markdown
 from kb.config import Settings, load_settings
+from kb.gaps import DEFAULT_THRESHOLD, find_gaps
 from kb.live import LiveIndex
 from kb.search import Filters, Hit, timed
+from kb.search_log import SearchLog
 
 HERE = Path(__file__).parent
 MAX_QUERY_CHARS = 1000
+MAX_TICKET_CHARS = 20_000
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+TOO_LARGE = {413: {"model": ErrorBody, "description": "Ticket text over 20,000 characters."}}
 
 log = logging.getLogger("api")
 
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         version="0.1.0",
     )
     app.state.live = live
+    search_log = SearchLog(live.layout.root / "searches.sqlite")
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["highlight"] = highlight_html
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -69,6 +75,7 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         filters = Filters(type=applied.type, tags=tuple(applied.tag), language=applied.language,
                           product=applied.product, status=applied.status)
         (hits, facets), took = timed(lambda: (searcher.search(query, k, filters), searcher.facets(query, filters)))
+        search_log.record(query, len(hits), hits[0].similarity if hits else None, took)
         return SearchResponse(
             query=query, k=k, took_ms=round(took, 2), filters=applied,
             results=[to_result(h, explain) for h in hits],
@@ -90,6 +97,31 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         """Documents ranked for a symptom: best passage per document with matched words marked, and facet counts."""
         applied = AppliedFilters(type=type, tag=tag, language=language, product=product, status=status)
         return run_search(q, k, applied, explain)
+
+    @app.post("/api/similar", response_model=SimilarResponse, responses={**ERRORS, **TOO_LARGE}, tags=["search"])
+    def api_similar(request: SimilarRequest) -> SimilarResponse:
+        """Past cases and articles most similar to a whole ticket; error codes in it are matched exactly."""
+        if len(request.text) > MAX_TICKET_CHARS:
+            raise HTTPException(413, f"ticket text is {len(request.text):,} characters; the limit is {MAX_TICKET_CHARS:,}. "
+                                     "Send the subject and the first part of the body.")
+        if not request.text.strip():
+            raise HTTPException(422, "text must not be empty")
+        (hits, codes), took = timed(live.get().similar, request.text, request.k, Filters(type=request.type))
+        return SimilarResponse(codes=codes, took_ms=round(took, 2), results=[to_result(h, True) for h in hits])
+
+    @app.get("/api/documents/{doc_id:path}/similar", response_model=list[RelatedDocument], responses=ERRORS, tags=["documents"])
+    def api_related(doc_id: str, k: Annotated[int, Query(ge=1, le=50)] = 5) -> list[RelatedDocument]:
+        """Documents nearest to this one by embedding."""
+        return related_documents(load_document(doc_id).id, k)
+
+    @app.get("/api/gaps", response_model=GapsResponse, tags=["content"])
+    def api_gaps(
+        threshold: Annotated[float, Query(ge=-1, le=1, description="Best-result similarity under which a search counts as unanswered.")] = DEFAULT_THRESHOLD,
+        since: Annotated[str | None, Query(max_length=40, description="Only searches at or after this ISO date/time (UTC).")] = None,
+    ) -> GapsResponse:
+        """Searches with no good answer, grouped by similar wording, most frequent first: articles to write."""
+        gaps = find_gaps(search_log.rows(since), threshold)
+        return GapsResponse(threshold=threshold, since=since, gaps=[Gap(**vars(g)) for g in gaps])
 
     @app.get("/api/documents/{doc_id:path}", response_model=DocumentResponse, responses=ERRORS, tags=["documents"])
     def api_document(doc_id: str) -> DocumentResponse:
@@ -117,7 +149,13 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     @app.get("/documents/{doc_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def page_document(request: Request, doc_id: str):
         doc = load_document(doc_id)
-        return templates.TemplateResponse(request, "document.html", {"doc": doc, "html": doc.html})
+        return templates.TemplateResponse(request, "document.html",
+                                          {"doc": doc, "html": doc.html, "related": related_documents(doc.id, 5)})
+
+    def related_documents(doc_id: str, k: int) -> list[RelatedDocument]:
+        searcher = live.get()
+        return [RelatedDocument(id=d, title=searcher.docs[d].title, type=searcher.docs[d].type, similarity=sim, url=document_url(d))
+                for d, sim in searcher.related(doc_id, k)]
 
     def load_document(doc_id: str) -> DocumentResponse:
         if ".." in doc_id.split("/") or doc_id.startswith("/") or "\\" in doc_id:

@@ -19,6 +19,8 @@ class CaseSummary(BaseModel):
     error_codes: list[str] = []
     root_cause: str | None = None
     resolution: str | None = None
+    matched_symptom: str | None = Field(None, description="The listed symptom closest to the query.")
+    resolution_excerpt: str | None = Field(None, description="First lines of the case's Resolution section.")
 
 
 class Explain(BaseModel):
@@ -81,6 +83,42 @@ class DocumentResponse(BaseModel):
     meta: dict = Field(description="All front matter fields.")
     html: str = Field(description="The Markdown body rendered as HTML with raw HTML disabled.")
     url: str
+
+
+class SimilarRequest(BaseModel):
+    text: str = Field(description="Ticket subject and body, up to 20,000 characters (longer: 413).",
+                      examples=["Backup server slow: CPU and RAM ten times higher during merges on the ReFS repository"])
+    k: int = Field(10, ge=1, le=50, description="Number of documents to return.")
+    type: DocType | None = Field(None, description="Only cases or only articles.")
+
+
+class SimilarResponse(BaseModel):
+    codes: list[str] = Field(description="Error codes found in the text; documents containing them rank higher.")
+    took_ms: float
+    results: list[SearchResult]
+
+
+class RelatedDocument(BaseModel):
+    id: str
+    title: str
+    type: DocType
+    similarity: float = Field(description="Cosine similarity of the two documents' mean passage vectors.")
+    url: str
+
+
+class Gap(BaseModel):
+    query: str = Field(description="The most frequent wording of the group.")
+    count: int
+    no_results: int
+    best_score: float | None
+    last_seen: str
+    variants: dict[str, int]
+
+
+class GapsResponse(BaseModel):
+    threshold: float
+    since: str | None
+    gaps: list[Gap]
 
 
 class Health(BaseModel):

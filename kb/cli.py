@@ -45,6 +45,55 @@ def index(
 
 
 @app.command()
+def check(
+    warnings: Annotated[bool, typer.Option("--warnings/--no-warnings", help="Also print warnings.")] = True,
+) -> None:
+    """Validate every file in articles/: one `path:line: severity: message` line per problem."""
+    from kb.validation import check_tree
+
+    settings = load_settings()
+    problems = check_tree(settings.articles, settings.max_file_bytes)
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in problems:
+        if warnings or problem.severity == "error":
+            print(f"{_relative(settings.articles)}/{problem}")
+    err.print(f"{len(errors)} errors, {len(problems) - len(errors)} warnings", highlight=False)
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def new(
+    kind: Annotated[str, typer.Argument(help="case or article.")],
+    title: Annotated[str, typer.Argument(help="Title, as the symptom or problem.")],
+    product: Annotated[str, typer.Option(help="Product the document is about.")] = "",
+    language: Annotated[str, typer.Option(help="Language code of the text.")] = "en",
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", help="Tag (repeatable).")] = None,
+) -> None:
+    """Create a case or article from the template under articles/cases/ or articles/articles/."""
+    from kb.scaffold import FOLDERS, new_document
+
+    if kind not in FOLDERS:
+        err.print(f"[red]error:[/red] kind must be one of: {', '.join(FOLDERS)}")
+        raise typer.Exit(2)
+    settings = load_settings()
+    try:
+        path = new_document(settings.articles, kind, title, product=product, language=language, tags=tag or [])
+    except FileExistsError as exc:
+        err.print(f"[red]error:[/red] {exc.filename} already exists; choose another title or edit that file")
+        raise typer.Exit(1) from None
+    print(path)
+
+
+def _relative(path: Path) -> str:
+    """`path` relative to the current directory when inside it, for clickable `path:line` output."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="A symptom, error code or question.")],
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Number of results.")] = 5,
@@ -119,6 +168,27 @@ def evaluate(
 
 
 @app.command()
+def gaps(
+    threshold: Annotated[Optional[float], typer.Option(help="Best-result similarity under which a search is unanswered.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only searches at or after this ISO date (UTC).")] = None,
+    limit: Annotated[int, typer.Option(help="Groups to show.")] = 20,
+) -> None:
+    """Searches that found no good answer, grouped by wording, most frequent first."""
+    from kb.gaps import DEFAULT_THRESHOLD, find_gaps
+    from kb.search_log import SearchLog
+
+    settings = load_settings()
+    log = SearchLog(settings.index / "searches.sqlite")
+    found = find_gaps(log.rows(since), DEFAULT_THRESHOLD if threshold is None else threshold)
+    if not found:
+        err.print("no content gaps recorded")
+    for gap in found[:limit]:
+        best = "no results" if gap.best_score is None else f"best {gap.best_score:.2f}"
+        others = [q for q in gap.variants if q != gap.query]
+        print(f"{gap.count:>4}x  {gap.query}  ({best}; last {gap.last_seen})" + (f"  also: {'; '.join(others[:3])}" if others else ""))
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -126,7 +196,17 @@ def serve(
     """Serve the web page and the JSON API."""
     import uvicorn
 
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    from api.app import create_app
+    from kb.indexer import ModelMismatch
+    from kb.layout import IndexMissing
+    from kb.search import IndexUnusable
+
+    try:
+        application = create_app(load_settings())
+    except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
+        err.print(f"[red]error:[/red] cannot serve: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ class Document:
     body_line: int = 1
     links: list[tuple[str, int]] = field(default_factory=list)
     field_lines: dict[str, int] = field(default_factory=dict)
+    title_source: str = "front matter"  # or "h1" or "file name"
 
     @property
     def is_case(self) -> bool:
@@ -158,6 +159,7 @@ def parse_document(text: str, doc_id: str, content_hash: str | None = None) -> D
         body_line=body_line,
         links=links,
         field_lines=lines,
+        title_source="front matter" if meta.get("title") else "h1" if first_h1 else "file name",
     )
 
 
@@ -183,6 +185,9 @@ def parse_front_matter(source: str, doc_id: str) -> tuple[dict, dict[str, int]]:
         raise DocumentError(doc_id, line, f"invalid front matter: {exc.problem or exc.context}") from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise DocumentError(doc_id, 1, f"invalid front matter: {exc}") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2026-13-45
+        line = _unconstructible_line(node)
+        raise DocumentError(doc_id, line, f"invalid front matter value: {exc}") from None
     finally:
         loader.dispose()
     if meta is None:
@@ -191,6 +196,16 @@ def parse_front_matter(source: str, doc_id: str) -> tuple[dict, dict[str, int]]:
         raise DocumentError(doc_id, 2, "front matter must be a mapping of field: value")
     lines = {str(k.value): k.start_mark.line + 2 for k, _ in node.value}
     return {str(k): v for k, v in meta.items()}, lines
+
+
+def _unconstructible_line(node) -> int:
+    """File line of the first value in a mapping node that PyYAML cannot turn into Python."""
+    for key, value in node.value if isinstance(node, yaml.MappingNode) else []:
+        try:
+            _NoAliasLoader("").construct_object(value, deep=True)
+        except (ValueError, TypeError, OverflowError):
+            return key.start_mark.line + 2
+    return 2
 
 
 def _require(ok: bool, doc_id: str, lines: dict[str, int], key: str, message: str) -> None:

@@ -22,6 +22,7 @@ from kb.embedding import Embedder
 from kb.embedding_cache import EmbeddingCache
 from kb.layout import DB_FILE, MANIFEST_FILE, VECTORS_FILE, IndexLayout, read_manifest
 from kb.store import SCHEMA_VERSION, Store
+from kb.validation import check_document
 from kb.vectors import VectorIndex
 
 import json
@@ -125,7 +126,11 @@ def _collect_changes(settings: Settings, store: Store, report: BuildReport) -> d
             if known.get(doc_id) == digest:
                 report.unchanged += 1
                 continue
-            changed[doc_id] = load_document(path, doc_id, settings.max_file_bytes)
+            doc = load_document(path, doc_id, settings.max_file_bytes)
+            fatal = [p for p in check_document(doc) if p.severity == "error"]
+            if fatal:
+                raise DocumentError(doc_id, fatal[0].line, fatal[0].message)
+            changed[doc_id] = doc
             (report.updated if doc_id in known else report.added).append(doc_id)
         except DocumentError as exc:
             report.errors.append(exc)

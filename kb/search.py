@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.chunking import split_text
+from kb.codes import extract_codes
 from kb.embedding import Embedder
-from kb.highlight import Snippet, fold, make_snippet
+from kb.highlight import Snippet, fold, make_snippet, matched_spans, query_terms
 from kb.indexer import check_model
 from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, read_manifest
 from kb.query import ParsedQuery, fts_any, fts_phrase, parse_query
@@ -31,6 +33,8 @@ MODES = ("hybrid", "dense", "lexical")
 FUSIONS = ("rrf", "score")
 CASE_FIELDS = ("status", "product", "version", "symptoms", "error_codes", "root_cause", "resolution")
 FACET_FIELDS = ("type", "language", "tags", "product", "status")
+SIMILAR_PIECES = 8  # a ticket is embedded in at most this many model-sized pieces
+CODE_WEIGHT = 1.5  # weight of exact error-code matches in `similar`, relative to dense similarity 1.0
 
 
 class IndexUnusable(RuntimeError):
@@ -183,10 +187,10 @@ class Searcher:
                 self._query_cache.popitem(last=False)
         return cached
 
-    def dense(self, q: ParsedQuery, depth: int, allowed: set[str] | None) -> list[tuple[int, float]]:
+    def dense(self, vector: np.ndarray, depth: int, allowed: set[str] | None) -> list[tuple[int, float]]:
         """(passage id, cosine) best first, restricted to passages of `allowed` documents."""
         ids = None if allowed is None else [p for d in allowed for p in self.doc_passages.get(d, ())]
-        return self.vectors.search(self.embed_query(q.text), depth, ids)
+        return self.vectors.search(vector, depth, ids)
 
     def lexical_passages(self, q: ParsedQuery, depth: int, allowed: set[str] | None) -> list[tuple[int, float]]:
         """(passage id, BM25) best first."""
@@ -238,16 +242,18 @@ class Searcher:
     def _ranked(self, q: ParsedQuery, depth: int, allowed: set[str] | None, mode: str) -> list[Ranked]:
         if allowed is not None and not allowed:
             return []
-        dense = self.dense(q, depth, allowed) if mode != "lexical" else []
+        dense = self.dense(self.embed_query(q.text), depth, allowed) if mode != "lexical" else []
         passages = self.lexical_passages(q, depth, allowed) if mode != "dense" else []
         documents = self.lexical_documents(q, depth, allowed) if mode != "dense" else []
         return self._fuse(dense, passages, documents, mode)
 
-    def _fuse(self, dense, passages, documents, mode: str) -> list[Ranked]:
+    def _fuse(self, dense, passages, documents, mode: str, lexical_weight: float | None = None) -> list[Ranked]:
         """Fuse the dense and lexical document rankings; keep each document's best fused passage."""
         w = self.weights
         dense_docs = _best_per_document(dense, self.passage_doc)
-        lists = [("dense", w.dense if mode != "lexical" else 0.0, dense_docs), ("lexical", w.lexical if mode != "dense" else 0.0, documents)]
+        lexical_weight = w.lexical if lexical_weight is None else lexical_weight
+        lists = [("dense", w.dense if mode != "lexical" else 0.0, dense_docs),
+                 ("lexical", lexical_weight if mode != "dense" else 0.0, documents)]
         ranks: dict[str, dict[str, int]] = {}
         scores: dict[str, float] = {}
         for name, weight, ranking in lists:
@@ -278,7 +284,39 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
         """The `k` best documents for `query`, best first, each with its best passage as a snippet."""
-        return [self._hit(query, r) for r in self.rank(query, k, filters, mode)]
+        vector = self.embed_query(parse_query(query).text)
+        return [self._hit(query, vector, r) for r in self.rank(query, k, filters, mode)]
+
+    def similar(self, text: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Hit], list[str]]:
+        """Past cases and articles most like a whole ticket, and the error codes found in it.
+
+        The ticket is embedded in model-sized pieces whose mean is the query vector; error codes
+        found in it are matched exactly with BM25 and weigh more in the fusion than in a search,
+        because a shared code is strong evidence of the same problem.
+        """
+        filters = filters or Filters()
+        codes = extract_codes(text)
+        allowed = None if filters.empty else {d for d, info in self.docs.items() if filters.accepts(info)}
+        pieces = split_text(text, self.embedder.count_tokens, self.embedder.max_tokens - 2)[:SIMILAR_PIECES] or [text]
+        with self._encode_lock:
+            vector = _unit(self.embedder.encode(pieces).mean(axis=0))
+        depth = max(self.weights.depth, k)
+        q = ParsedQuery(text=" ".join(codes), words=tuple(codes), phrases=())
+        dense = self.dense(vector, depth, allowed)
+        passages = self.lexical_passages(q, depth, allowed) if codes else []
+        documents = self.lexical_documents(q, depth, allowed) if codes else []
+        ranked = self._fuse(dense, passages, documents, "hybrid", lexical_weight=CODE_WEIGHT)[:k]
+        snippet_query = " ".join(codes) or text[:200]
+        return [self._hit(snippet_query, vector, r) for r in ranked], codes
+
+    def related(self, doc_id: str, k: int = 5) -> list[tuple[str, float]]:
+        """Nearest documents to `doc_id` by the mean of its passage vectors, with cosine similarity."""
+        own = self.doc_passages.get(doc_id)
+        if not own:
+            return []
+        vector = _unit(np.mean([self.vectors.vector(p) for p in own], axis=0))
+        hits = _best_per_document(self.dense(vector, self.weights.depth, None), self.passage_doc)
+        return [(d, round(s, 4)) for d, s in hits if d != doc_id][:k]
 
     def facets(self, query: str, filters: Filters | None = None) -> dict[str, list[tuple[str, int]]]:
         """Counts per field value among the best `facet_depth` documents for the query.
@@ -298,18 +336,33 @@ class Searcher:
             result[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return result
 
-    def _hit(self, query: str, ranked: Ranked) -> Hit:
+    def _hit(self, query: str, query_vector: np.ndarray, ranked: Ranked) -> Hit:
         doc = self.docs[ranked.doc_id]
         row = self.db.execute("SELECT heading, text, line FROM passages WHERE id = ?", (ranked.passage_id,)).fetchone()
-        vector = self.vectors.index.reconstruct(ranked.passage_id)
-        similarity = float(np.dot(vector, self.embed_query(parse_query(query).text)))
-        case = {k: doc.meta[k] for k in CASE_FIELDS if doc.type == "case" and doc.meta.get(k)}
+        similarity = float(np.dot(self.vectors.vector(ranked.passage_id), query_vector))
+        case = self._case_summary(doc, query) if doc.type == "case" else {}
         return Hit(
             id=doc.id, title=doc.title, type=doc.type, language=doc.language, tags=list(doc.tags),
             score=round(ranked.score, 6), similarity=round(similarity, 4), heading=row["heading"], line=row["line"],
             snippet=make_snippet(row["text"], query), case=case,
             dense_rank=ranked.ranks.get("dense"), lexical_rank=ranked.ranks.get("lexical"),
         )
+
+    def _case_summary(self, doc: DocInfo, query: str) -> dict:
+        """Status, product, the symptom closest to the query and the first lines of the resolution."""
+        case = {k: doc.meta[k] for k in CASE_FIELDS if doc.meta.get(k)}
+        symptoms = [str(s) for s in doc.meta.get("symptoms") or [] if s]
+        terms = query_terms(query)
+        overlap = {s: len({w for *_, w in matched_spans(s, terms)}) for s in symptoms}
+        if overlap and max(overlap.values()) > 0:
+            case["matched_symptom"] = max(overlap, key=overlap.get)
+        row = self.db.execute(
+            "SELECT text FROM passages WHERE doc_id = ? AND (heading = 'Resolution' OR heading LIKE 'Resolution >%')"
+            " ORDER BY ordinal LIMIT 1", (doc.id,),
+        ).fetchone()
+        if row:
+            case["resolution_excerpt"] = _first_lines(row["text"])
+        return case
 
     # -- documents -------------------------------------------------------------------------
 
@@ -331,6 +384,20 @@ def _best_per_document(hits: list[tuple[int, float]], passage_doc: dict[int, str
     for pid, score in hits:
         seen.setdefault(passage_doc[pid], score)
     return list(seen.items())
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm else vector).astype(np.float32)
+
+
+def _first_lines(text: str, lines: int = 2, chars: int = 280) -> str:
+    """The start of a section, cut at a word boundary: enough to see the answer at a glance."""
+    head = "\n".join(text.splitlines()[:lines])
+    if len(head) <= chars:
+        return head
+    cut = head.rfind(" ", 0, chars)
+    return head[: cut if cut > chars // 2 else chars] + " …"
 
 
 def timed(fn, *args, **kwargs):

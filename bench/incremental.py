@@ -1,0 +1,129 @@
+"""Incremental re-index time after changing one article in a corpus of >= 5,000 articles.
+
+    python bench/incremental.py                               # msdocs corpus + generated, 5,000 articles
+    python bench/incremental.py --articles 8000 --profile     # and where the incremental time goes
+
+The corpus is a temporary copy of --msdocs (3,524 real articles; skipped when the folder is absent)
+topped up with small generated articles to --articles. The script first builds the index from
+scratch (reported separately: with a warm --cache it parses and stores everything but embeds little),
+then times a build with nothing changed, then edits one article (a new sentence in one section, unique
+per run so its passage is never in the cache) and times the build again, with how many passages were
+embedded.
+
+The embedding cache (--cache) outlives the run, so reruns skip the model for unchanged passages; on
+first use it is seeded from the --seed-cache files that exist (`make eval` and `kb eval` caches hold
+the msdocs vectors), else the first run embeds the whole corpus once. Figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from synthetic_corpus import generate_corpus  # noqa: E402
+
+from kb.config import Settings, load_settings  # noqa: E402
+from kb.embedding import Embedder  # noqa: E402
+from kb.embedding_cache import EmbeddingCache  # noqa: E402
+from kb.indexer import BuildReport, build_index  # noqa: E402
+
+MSDOCS = ROOT.parent / "shared" / "eval" / "msdocs" / "corpus"
+CACHE = ROOT / "index" / "bench-embeddings.sqlite"
+SEED_CACHES = (ROOT / "index" / "embeddings.sqlite", ROOT / "index" / "eval-warm" / "embeddings.sqlite")
+
+
+def seed_cache(cache: Path, sources: list[Path]) -> None:
+    """Copy vectors from other caches into a new bench cache (same table; rows are keyed by model and text)."""
+    if cache.exists():
+        return
+    EmbeddingCache(cache, "").close()  # creates the table
+    conn = sqlite3.connect(cache)
+    for source in sources:
+        if source.is_file():
+            conn.execute("ATTACH DATABASE ? AS src", (f"file:{source}?mode=ro",))
+            conn.execute("INSERT OR IGNORE INTO vectors SELECT model, key, vector FROM src.vectors")
+            conn.commit()
+            conn.execute("DETACH DATABASE src")
+            print(f"seeded {cache.name} from {source}")
+    conn.close()
+
+
+def prepare_corpus(folder: Path, msdocs: Path | None, total: int) -> tuple[int, int]:
+    """Copy msdocs (if any) and generate small articles up to `total`: (copied, generated)."""
+    have = 0
+    if msdocs is not None and msdocs.is_dir():
+        shutil.copytree(msdocs, folder / "msdocs")
+        have = sum(1 for p in (folder / "msdocs").rglob("*.md") if p.name.lower() != "readme.md")
+    extra = max(0, total - have)
+    generate_corpus(folder, extra, seed=1, sections=2, words=40)
+    return have, extra
+
+
+def edit_one(folder: Path) -> Path:
+    """Add a sentence, unique to this run, to the first section of one article (a real one if present)."""
+    path = sorted(folder.rglob("*.md"))[0]
+    text = path.read_text(encoding="utf-8")
+    marker = "\n## "
+    at = text.find(marker, text.find("\n---", 3) + 4)
+    at = text.find("\n\n", at + len(marker)) if at != -1 else len(text)
+    sentence = f"\n\nEdited at {time.time_ns()}: the fix also needs a restart of the service."
+    path.write_text(text[:at] + sentence + text[at:], encoding="utf-8")
+    return path
+
+
+def timed_build(settings: Settings, embedder: Embedder, profile: bool) -> BuildReport:
+    if not profile:
+        return build_index(settings, embedder, progress=False)
+    profiler = cProfile.Profile()
+    report = profiler.runcall(build_index, settings, embedder, progress=False)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(18)
+    print(out.getvalue())
+    return report
+
+
+def describe(report: BuildReport) -> str:
+    return (f"{report.seconds:6.2f} s  ({len(report.added)} added, {len(report.updated)} updated, "
+            f"{report.unchanged} unchanged; {report.passages} passages, {report.embedded} embedded)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=5000, help="corpus size in articles")
+    parser.add_argument("--msdocs", type=Path, default=MSDOCS, help="real articles to start from (copied)")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="embedding cache kept between runs")
+    parser.add_argument("--seed-cache", type=Path, nargs="*", default=list(SEED_CACHES),
+                        help="caches to copy into --cache when it does not exist yet")
+    parser.add_argument("--profile", action="store_true", help="print the top functions of the incremental build")
+    args = parser.parse_args()
+
+    seed_cache(args.cache, args.seed_cache)
+    settings = load_settings(ROOT)
+    embedder = Embedder(settings.model)
+    embedder.encode(["warm-up"])
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        copied, generated = prepare_corpus(tmp / "articles", args.msdocs if args.msdocs.is_dir() else None, args.articles)
+        print(f"corpus: {copied} msdocs + {generated} generated articles")
+        settings = Settings(articles=tmp / "articles", index=tmp / "index", model=settings.model,
+                            embedding_cache=args.cache)
+        print(f"initial full build:  {describe(build_index(settings, embedder, progress=False))}")
+        print(f"nothing changed:     {describe(build_index(settings, embedder, progress=False))}")
+        edited = edit_one(tmp / "articles")
+        report = timed_build(settings, embedder, args.profile)
+        print(f"1 article edited:    {describe(report)}  [{edited.relative_to(tmp / 'articles')}]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+#!/bin/sh
+# `make bench`: every benchmark in sequence, figures only (about 15 minutes on 2 CPU cores).
+#   PYTHON=.venv/bin/python sh bench/run_all.sh
+set -e
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+
+run() {
+    echo
+    echo "== $*"
+    start=$(date +%s)
+    "$PY" "$@"
+    echo "== $(( $(date +%s) - start )) s"
+}
+
+run bench/search_latency.py --requests 1000 --concurrency 1 8 32
+run bench/build_throughput.py
+run bench/incremental.py
+run bench/vector_scale.py
