@@ -5,13 +5,14 @@ Every page has a JSON twin: `/` ~ `/api/search`, `/documents/{id}` ~ `/api/docum
 
 from __future__ import annotations
 
+import hmac
 import logging
 from pathlib import Path
 from urllib.parse import urlencode
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -41,11 +42,11 @@ log = logging.getLogger("api")
 
 def create_app(settings: Settings | None = None, live: LiveIndex | None = None) -> FastAPI:
     """Build the app around a loaded index (loaded here unless given)."""
+    settings = settings or load_settings()
     if live is None:
         from kb.embedding import Embedder
         from kb.layout import IndexLayout
 
-        settings = settings or load_settings()
         live = LiveIndex(IndexLayout(settings.index), Embedder(settings.model))
     app = FastAPI(
         title="casebook",
@@ -60,12 +61,26 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        path = request.url.path
+        if path.startswith("/api/admin/"):
+            denied = _check_secret(settings.admin_token, request.headers.get("authorization", "").removeprefix("Bearer "),
+                                   "admin endpoints are disabled: set KB_ADMIN_TOKEN", "Authorization: Bearer <KB_ADMIN_TOKEN> required")
+        elif path.startswith("/api/"):
+            denied = _check_secret(settings.api_key, request.headers.get("x-api-key"), None, "X-API-Key header required")
+        else:
+            denied = None
+        response = denied or await call_next(request)
         if not request.url.path.startswith(("/docs", "/redoc")):
             response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
+
+    @app.post("/api/admin/reload", tags=["admin"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
+    def admin_reload() -> dict:
+        """Switch to the newest published index now (the server also checks on its own every second)."""
+        changed = live.reload()
+        return {"reloaded": changed, **live.get().stats()}
 
     def run_search(q: str, k: int, applied: AppliedFilters, explain: bool) -> SearchResponse:
         query = q.strip()
@@ -84,7 +99,7 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
 
     @app.get("/api/search", response_model=SearchResponse, responses=ERRORS, tags=["search"])
     def api_search(
-        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS,
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
                                 description='Symptom, error code or question. "Quoted phrases" are required.')],
         k: Annotated[int, Query(ge=1, le=100, description="Number of documents to return.")] = 10,
         type: Annotated[Literal["article", "case"] | None, Query(description="Only articles or only cases.")] = None,
@@ -104,8 +119,6 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         if len(request.text) > MAX_TICKET_CHARS:
             raise HTTPException(413, f"ticket text is {len(request.text):,} characters; the limit is {MAX_TICKET_CHARS:,}. "
                                      "Send the subject and the first part of the body.")
-        if not request.text.strip():
-            raise HTTPException(422, "text must not be empty")
         (hits, codes), took = timed(live.get().similar, request.text, request.k, Filters(type=request.type))
         return SimilarResponse(codes=codes, took_ms=round(took, 2), results=[to_result(h, True) for h in hits])
 
@@ -158,8 +171,9 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
                 for d, sim in searcher.related(doc_id, k)]
 
     def load_document(doc_id: str) -> DocumentResponse:
+        # ids are looked up in the index, never on disk; an id that leaves articles/ simply does not exist
         if ".." in doc_id.split("/") or doc_id.startswith("/") or "\\" in doc_id:
-            raise HTTPException(400, "document id must be a path inside articles/ without '..'")
+            raise HTTPException(404, f"no document {doc_id!r}: ids are paths inside articles/ without '..'")
         row = live.get().document(doc_id)
         if row is None:
             raise HTTPException(404, f"no document {doc_id!r}")
@@ -169,6 +183,15 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         )
 
     return app
+
+
+def _check_secret(expected: str | None, given: str | None, disabled: str | None, missing: str) -> JSONResponse | None:
+    """None when the request may pass; otherwise the JSON error to answer with."""
+    if expected is None:
+        return JSONResponse({"detail": disabled}, status_code=403) if disabled else None
+    if given and hmac.compare_digest(given.encode(), expected.encode()):
+        return None
+    return JSONResponse({"detail": missing}, status_code=401)
 
 
 def search_link(q: str, applied: AppliedFilters, **change) -> str:

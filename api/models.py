@@ -86,7 +86,7 @@ class DocumentResponse(BaseModel):
 
 
 class SimilarRequest(BaseModel):
-    text: str = Field(description="Ticket subject and body, up to 20,000 characters (longer: 413).",
+    text: str = Field(description="Ticket subject and body, up to 20,000 characters (longer: 413).", pattern=r"\S",
                       examples=["Backup server slow: CPU and RAM ten times higher during merges on the ReFS repository"])
     k: int = Field(10, ge=1, le=50, description="Number of documents to return.")
     type: DocType | None = Field(None, description="Only cases or only articles.")

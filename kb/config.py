@@ -30,6 +30,10 @@ class Settings:
     index: Path = Path("index")
     model: str = DEFAULT_MODEL
     max_file_bytes: int = 5 * 1024 * 1024
+    api_key: str | None = None
+    """When set (env KB_API_KEY only), /api/* requires it in the X-API-Key header."""
+    admin_token: str | None = None
+    """Env KB_ADMIN_TOKEN only: enables /api/admin/* for requests bearing it; admin is off without it."""
     embedding_cache: Path | None = None
     """Where cached vectors live; default `<index>/embeddings.sqlite`. Indexes may share one cache."""
     extra: dict = field(default_factory=dict)
@@ -74,7 +78,8 @@ def load_settings(cwd: Path | None = None, environ: dict[str, str] | None = None
         elif key in ("articles", "index"):
             resolved[key] = base / getattr(Settings, key)
     extra = {k: v for k, v in file_values.items() if k not in ENV_VARS}
-    return Settings(extra=extra, **resolved)
+    secrets = {"api_key": environ.get("KB_API_KEY") or None, "admin_token": environ.get("KB_ADMIN_TOKEN") or None}
+    return Settings(extra=extra, **resolved, **secrets)
 
 
 def _coerce(key: str, value, base: Path):

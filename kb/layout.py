@@ -51,6 +51,13 @@ class IndexLayout:
             raise IndexMissing(f"no index in {self.root}; run `kb index` (or `make index`) first")
         return build
 
+    def finished_builds(self) -> list[Path]:
+        """Sealed builds, newest first (fallbacks when the current one cannot be loaded)."""
+        if not self.builds.is_dir():
+            return []
+        return sorted((p for p in self.builds.iterdir() if p.suffix != ".partial" and (p / MANIFEST_FILE).is_file()),
+                      reverse=True)
+
     def new_build(self) -> Path:
         """A fresh folder to build into; its name tells a half-written build from a finished one."""
         self.builds.mkdir(parents=True, exist_ok=True)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 from kb.embedding import Embedder
 from kb.layout import IndexLayout
-from kb.search import Searcher, Weights
+from kb.search import IndexUnusable, Searcher, Weights
 
 log = logging.getLogger("kb.live")
 
@@ -27,8 +28,26 @@ class LiveIndex:
         self.interval = interval
         self._lock = threading.Lock()
         self._checked = time.monotonic()
-        self.searcher = Searcher(layout.require_current(), embedder, weights)
+        self._failed: Path | None = None
+        self.searcher = self._load_first_good(layout.require_current())
         self.searcher.embed_query("warm up")  # load the model now, not on the first user's request
+
+    def _load_first_good(self, current: Path) -> Searcher:
+        """The current build, or when it cannot be loaded the newest older build that can (said loudly)."""
+        candidates = [current] + [b for b in self.layout.finished_builds() if b != current]
+        first_error: IndexUnusable | None = None
+        for build in candidates:
+            try:
+                searcher = Searcher(build, self.embedder, self.weights)
+            except IndexUnusable as exc:
+                log.error("%s", exc)
+                first_error = first_error or exc
+                continue
+            if build != current:
+                log.error("serving older build %s because the current one cannot be loaded", build.name)
+                self._failed = current
+            return searcher
+        raise first_error
 
     def get(self) -> Searcher:
         if time.monotonic() - self._checked >= self.interval:
@@ -40,12 +59,13 @@ class LiveIndex:
         with self._lock:
             self._checked = time.monotonic()
             build = self.layout.current()
-            if build is None or build == self.searcher.build:
+            if build is None or build in (self.searcher.build, self._failed):
                 return False
             try:
                 fresh = Searcher(build, self.embedder, self.weights)
-            except Exception:  # keep serving the last good index, loudly
-                log.exception("cannot load index build %s; still serving %s", build, self.searcher.build)
+            except IndexUnusable as exc:  # keep serving the last good index, loudly, once per bad build
+                log.error("%s; still serving %s", exc, self.searcher.build.name)
+                self._failed = build
                 return False
             self.searcher = fresh
             log.info("now serving index build %s", build.name)

@@ -11,6 +11,7 @@ passage shown is the one with the best fused passage rank. Method and weights we
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -23,7 +24,7 @@ from kb.chunking import split_text
 from kb.codes import extract_codes
 from kb.embedding import Embedder
 from kb.highlight import Snippet, fold, make_snippet, matched_spans, query_terms
-from kb.indexer import check_model
+from kb.indexer import ModelMismatch, check_model
 from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, read_manifest
 from kb.query import ParsedQuery, fts_any, fts_phrase, parse_query
 from kb.store import SCHEMA_VERSION, connect
@@ -35,6 +36,7 @@ CASE_FIELDS = ("status", "product", "version", "symptoms", "error_codes", "root_
 FACET_FIELDS = ("type", "language", "tags", "product", "status")
 SIMILAR_PIECES = 8  # a ticket is embedded in at most this many model-sized pieces
 CODE_WEIGHT = 1.5  # weight of exact error-code matches in `similar`, relative to dense similarity 1.0
+QUERY_MEMO = 4096  # query vectors kept in memory (1.5 KiB each with a 384-dimension model)
 
 
 class IndexUnusable(RuntimeError):
@@ -139,16 +141,27 @@ class Searcher:
 
     def __init__(self, build: Path, embedder: Embedder, weights: Weights = Weights()):
         self.build = build
-        self.manifest = read_manifest(build)
-        if self.manifest.get("format") != SCHEMA_VERSION:
-            raise IndexUnusable(f"index {build} has format {self.manifest.get('format')}, this version reads {SCHEMA_VERSION}: run `kb index`")
-        check_model(self.manifest, embedder)
         self.embedder = embedder
         self.weights = weights
-        self.vectors = VectorIndex.load(build / VECTORS_FILE)
         self._local = threading.local()
         self._encode_lock = threading.Lock()
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        try:
+            self._load()
+        except (IndexUnusable, ModelMismatch):
+            raise
+        except (OSError, RuntimeError, sqlite3.DatabaseError, ValueError, KeyError) as exc:
+            raise IndexUnusable(f"index build {build} cannot be loaded ({exc.__class__.__name__}: {exc}); "
+                                "rebuild it with `kb index --full`") from exc
+
+    def _load(self) -> None:
+        """Read the manifest, vectors and document table into memory, checking they belong together."""
+        build = self.build
+        self.manifest = read_manifest(build)
+        if self.manifest.get("format") != SCHEMA_VERSION:
+            raise IndexUnusable(f"index {build} has format {self.manifest.get('format')}, this version reads {SCHEMA_VERSION}: run `kb index`")
+        check_model(self.manifest, self.embedder)
+        self.vectors = VectorIndex.load(build / VECTORS_FILE)
         rows = self.db.execute("SELECT rowid, id, title, type, language, tags, meta FROM documents").fetchall()
         self.docs = {
             r["id"]: DocInfo(r["id"], r["title"], r["type"], r["language"], tuple(json.loads(r["tags"])), json.loads(r["meta"]))
@@ -183,7 +196,7 @@ class Searcher:
             with self._encode_lock:
                 cached = self.embedder.encode([text])[0]
             self._query_cache[text] = cached
-            if len(self._query_cache) > 512:
+            if len(self._query_cache) > QUERY_MEMO:
                 self._query_cache.popitem(last=False)
         return cached
 

@@ -52,6 +52,8 @@ def check_document(doc: Document) -> list[Problem]:
         add("version", "error", f"version must be text or a number, not {_kind(meta['version'])}")
     for key in LIST_FIELDS:
         value = meta.get(key)
+        if key == "tags" and isinstance(value, str):
+            continue  # "a, b, c" is read as a list, as many Markdown tools write it
         if value is not None and not (isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)):
             add(key, "error", f"{key} must be a list of text values, e.g. {key}: [a, b]")
     dates = {key: _date(meta.get(key)) for key in DATE_FIELDS if meta.get(key) not in (None, "")}
