@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -58,6 +60,17 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["highlight"] = highlight_html
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with FastAPI's error list, but never echoing back a huge input."""
+        errors = []
+        for error in exc.errors():
+            value = error.get("input")
+            if isinstance(value, str) and len(value) > 200:
+                error = {**error, "input": value[:200] + f"… ({len(value):,} characters)"}
+            errors.append(error)
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):

@@ -15,7 +15,7 @@ from rich.text import Text
 from kb.config import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="casebook: search support articles and resolved cases by symptom.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # never wrap: `path:line: message` must stay one line
 out = Console()
 
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 import pytest
 
@@ -53,3 +61,43 @@ def kb_settings(embedder: Embedder, tmp_path_factory) -> Settings:
     report = build_index(settings, embedder, progress=False)
     assert not report.errors, [str(e) for e in report.errors]
     return settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(settings: Settings, log: Path):
+    """`kb serve` in a subprocess over `settings`, as `make run` starts it; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "KB_INDEX": str(settings.index), "KB_ARTICLES": str(settings.articles)}
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--port", str(port)],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {log.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    pytest.fail("server did not become healthy in 90 s")
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def live_server(kb_settings: Settings, tmp_path_factory):
+    """The real server over the project's articles."""
+    with running_server(kb_settings, tmp_path_factory.mktemp("server") / "server.log") as url:
+        yield url

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from kb.config import Settings
+from tests.conftest import running_server
+
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -29,39 +26,6 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Debian chromium not installed (apt-get install chromium)", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(kb_settings: Settings):
-    """`kb serve` in a subprocess over the test index, as `make run` starts it."""
-    port = _free_port()
-    env = {**os.environ, "KB_INDEX": str(kb_settings.index), "KB_ARTICLES": str(kb_settings.articles)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kb.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {proc.stdout.read()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("server did not become healthy in 90 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
 @pytest.fixture(scope="module")
 def page():
     from playwright.sync_api import sync_playwright
@@ -73,10 +37,10 @@ def page():
         browser.close()
 
 
-def test_typing_a_symptom_shows_the_refs_case_first(server: str, page):
+def test_typing_a_symptom_shows_the_refs_case_first(live_server: str, page):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(server + "/")
+    page.goto(live_server + "/")
     page.fill("input[name=q]", "refs fragmentation backup server high cpu memory")
     page.keyboard.press("Enter")
     page.wait_for_selector("ol.results li")
@@ -94,3 +58,52 @@ def test_typing_a_symptom_shows_the_refs_case_first(server: str, page):
     assert page.locator("dl.case-fields dt", has_text="Root cause").is_visible()
     page.screenshot(path=str(ARTIFACTS / "document-refs.png"), full_page=True)
     assert errors == []
+
+
+HOSTILE = """---
+title: "Printer <img src=x onerror=\\"window.__pwned='title'\\"> driver crash"
+tags: ["<script>window.__pwned='tag'</script>", printing]
+language: en
+product: "<b onmouseover=\\"window.__pwned='product'\\">Spooler</b>"
+---
+## Symptoms
+The spooler crashes with hostile markup. <script>window.__pwned='body'</script>
+
+<img src=x onerror="window.__pwned='img'">
+
+[Click for the fix](javascript:window.__pwned='link') and [data link](data:text/html,<script>window.__pwned='data'</script>)
+
+<a href="javascript:window.__pwned='raw-a'">raw anchor</a>
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_server(embedder, tmp_path_factory):
+    from kb.indexer import build_index
+
+    root = tmp_path_factory.mktemp("hostile")
+    (root / "articles" / "articles").mkdir(parents=True)
+    (root / "articles" / "articles" / "hostile.md").write_text(HOSTILE)
+    settings = Settings(articles=root / "articles", index=root / "index")
+    build_index(settings, embedder, progress=False)
+    with running_server(settings, root / "server.log") as url:
+        yield url
+
+
+def test_hostile_article_renders_inert(hostile_server: str, page):
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(hostile_server + "/?q=spooler+crashes+hostile+markup")
+    first = page.locator("ol.results li").first
+    assert first.get_attribute("data-id") == "articles/hostile.md"
+    assert "<img src=x" in first.locator("a.title").inner_text()  # shown as text, not markup
+    first.locator("a.title").click()
+    page.wait_for_selector("article.document")
+    assert page.locator("article.document script, article.document img, article.document [onerror]").count() == 0
+    for name in ("Click for the fix", "data link"):
+        links = page.locator("a", has_text=name)
+        assert links.count() == 0 or not (links.first.get_attribute("href") or "").startswith(("javascript:", "data:"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "hostile-document.png"), full_page=True)
+    assert page.evaluate("window.__pwned") is None
+    assert dialogs == []

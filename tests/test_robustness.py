@@ -1,0 +1,201 @@
+"""Reliability: hostile files never stop or corrupt indexing; killed builds never break serving;
+bad API input gets a 4xx; the API key and admin token are enforced."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from kb.config import Settings
+from kb.embedding import Embedder
+from kb.indexer import build_index
+from kb.layout import VECTORS_FILE, IndexLayout
+from kb.live import LiveIndex
+from kb.search import IndexUnusable, Searcher
+
+YAML_BOMB = """---
+title: bomb
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+---
+boom
+"""
+
+
+def hostile_files(root: Path, outside: Path) -> dict[str, str]:
+    """Write one file per kind of bad input; return file -> expected error text."""
+    (root / "articles" / "invalid-utf8.md").write_bytes(b"---\ntitle: x\n---\ncaf\xe9 au lait\n")
+    (root / "articles" / "image.md").write_bytes(bytes(range(256)) * 10)
+    (root / "articles" / "empty.md").write_text("")
+    with (root / "articles" / "huge.md").open("wb") as fh:
+        fh.truncate(50 * 1024 * 1024)  # a 50 MB file (sparse: the size limit is checked before reading)
+    (root / "articles" / "bomb.md").write_text(YAML_BOMB)
+    (outside / "secret.md").write_text("---\ntitle: secret\n---\npassword: hunter2\n")
+    (root / "articles" / "escape.md").symlink_to(outside / "secret.md")
+    (root / "articles" / "nested.md").write_text("---\ntitle: Deep nesting\n---\nQuota exceeded on the mailbox.\n\n" + "> " * 50_000 + "deep\n\n" + "- " * 5_000 + "x\n")
+    return {
+        "articles/invalid-utf8.md": "invalid UTF-8",
+        "articles/image.md": "binary content",
+        "articles/empty.md": "empty file",
+        "articles/huge.md": "over the limit",
+        "articles/bomb.md": "aliases",
+        "articles/escape.md": "symlink points outside",
+    }
+
+
+def test_hostile_files_are_reported_and_skipped_without_losing_anything(settings: Settings, embedder: Embedder,
+                                                                        corpus: Path, tmp_path: Path):
+    first = build_index(settings, embedder, progress=False)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    expected = hostile_files(corpus, outside)
+    report = build_index(settings, embedder, progress=False)
+    errors = {e.path: str(e) for e in report.errors}
+    assert set(errors) == set(expected)
+    for path, text in expected.items():
+        assert text in errors[path] and errors[path].startswith(path + ":")
+    assert report.added == ["articles/nested.md"] and not report.deleted
+    searcher = Searcher.open(settings.index, embedder)
+    assert len(searcher.docs) == len(first.added) + 1  # nothing previously indexed was lost
+    assert searcher.search("mailbox quota exceeded", k=1)[0].id == "articles/nested.md"
+    assert "hunter2" not in {h.snippet.text for h in searcher.search("password hunter2", k=10)}
+
+
+def _index_cmd(settings: Settings) -> tuple[list[str], dict]:
+    env = {**os.environ, "KB_ARTICLES": str(settings.articles), "KB_INDEX": str(settings.index)}
+    return [sys.executable, "-m", "kb.cli", "index", "--full", "--quiet"], env
+
+
+def test_killed_builds_leave_the_previous_index_serving(settings: Settings, embedder: Embedder, corpus: Path):
+    good = build_index(settings, embedder, progress=False).build
+    for i in range(40):  # enough new text that a build takes a while
+        (corpus / "articles" / f"gen-{i}.md").write_text(f"# Generated {i}\n\n" + f"Paragraph {i} about disk quota {i}. " * 60)
+    cmd, env = _index_cmd(settings)
+    rng = random.Random(7)
+    for attempt in range(4):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 6.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        current = IndexLayout(settings.index).current()
+        assert current is not None
+        searcher = Searcher(current, embedder)  # whatever is published is complete and loadable
+        assert searcher.search("print spooler stops", k=1)[0].id == "articles/printer-spooler.md"
+        if current != good:  # the kill came after the atomic switch: then the build was complete
+            assert len(searcher.docs) == 46
+    report = build_index(settings, embedder, progress=False)
+    assert not report.errors
+    assert len(Searcher.open(settings.index, embedder).docs) == 46
+
+
+def test_server_reloads_new_builds_and_survives_a_corrupt_one(settings: Settings, embedder: Embedder, corpus: Path):
+    first = build_index(settings, embedder, progress=False).build
+    live = LiveIndex(IndexLayout(settings.index), embedder, interval=0)
+    client = TestClient(create_app(settings, live))
+    assert client.get("/healthz").json()["build"] == first.name
+    (corpus / "articles" / "dhcp.md").write_text("# DHCP scope full\n\nClients get 169.254 APIPA addresses.\n")
+    second = build_index(settings, embedder, progress=False).build
+    hits = client.get("/api/search", params={"q": "DHCP scope full APIPA"}).json()["results"]
+    assert hits[0]["id"] == "articles/dhcp.md"  # picked up without a restart
+    assert client.get("/healthz").json()["build"] == second.name
+
+    (corpus / "articles" / "dhcp.md").unlink()
+    third = build_index(settings, embedder, progress=False).build
+    (third / VECTORS_FILE).write_bytes(b"garbage")  # a damaged file in the newest build
+    assert client.get("/healthz").json()["build"] == second.name  # keeps serving the last good build
+    assert client.get("/api/search", params={"q": "printer"}).status_code == 200
+
+    restarted = LiveIndex(IndexLayout(settings.index), embedder)  # a fresh start falls back as well
+    assert restarted.searcher.build == second
+
+
+def test_unloadable_index_is_a_clear_error_at_start(settings: Settings, embedder: Embedder):
+    build = build_index(settings, embedder, progress=False).build
+    (build / VECTORS_FILE).unlink()
+    with pytest.raises(IndexUnusable, match="cannot be loaded.*kb index --full"):
+        LiveIndex(IndexLayout(settings.index), embedder)
+    env = {**os.environ, "KB_ARTICLES": str(settings.articles), "KB_INDEX": str(settings.index)}
+    served = subprocess.run([sys.executable, "-m", "kb.cli", "serve", "--port", "1"], env=env, capture_output=True, text=True, timeout=120)
+    assert served.returncode == 2
+    assert "cannot serve" in served.stderr and "Traceback" not in served.stderr
+    missing = subprocess.run([sys.executable, "-m", "kb.cli", "serve"], capture_output=True, text=True, timeout=120,
+                             env={**env, "KB_INDEX": str(settings.index) + "-nothing"})
+    assert missing.returncode == 2 and "run `kb index`" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def api(kb_settings: Settings) -> TestClient:
+    return TestClient(create_app(kb_settings))
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/api/search?q=", 422),
+        ("/api/search?q=%20%20%20", 422),
+        ("/api/search?q=" + "a" * 50_000, 422),
+        ("/api/search?q=disk&k=0", 422),
+        ("/api/search?q=disk&k=10000", 422),
+        ("/api/search?q=disk&k=abc", 422),
+        ("/api/search?q=%FF%FE%FD", 200),  # undecodable bytes become U+FFFD, never a 500
+        ("/api/search?q=disk&color=blue", 200),  # unknown parameters are ignored
+        ("/api/search?q=disk&status=%00", 200),
+        ("/api/documents/..%2F..%2Fetc%2Fpasswd", 404),
+        ("/api/documents/articles/..%5C..%5Cpyproject.toml", 404),
+        ("/documents/../pyproject.toml", 404),
+    ],
+)
+def test_bad_api_input_gets_a_4xx_json_error(api: TestClient, url: str, status: int):
+    response = api.get(url)
+    assert response.status_code == status
+    if status >= 400 and url.startswith("/api/"):
+        assert "detail" in response.json()
+
+
+def test_api_key_protects_the_api_but_not_the_page(kb_settings: Settings):
+    client = TestClient(create_app(kb_settings.with_(api_key="s3cret", admin_token="adm1n")))
+    assert client.get("/api/search", params={"q": "backup"}).status_code == 401
+    assert client.get("/api/search", params={"q": "backup"}, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.get("/api/search", params={"q": "backup"}, headers={"X-API-Key": "s3cret"}).status_code == 200
+    page = client.get("/", params={"q": "backup"})
+    assert page.status_code == 200 and '<ol class="results"' in page.text
+    assert client.post("/api/admin/reload", headers={"X-API-Key": "s3cret"}).status_code == 401
+    reloaded = client.post("/api/admin/reload", headers={"Authorization": "Bearer adm1n"})
+    assert reloaded.status_code == 200 and reloaded.json()["reloaded"] is False
+
+
+def test_admin_endpoints_are_off_without_a_token(api: TestClient):
+    assert api.post("/api/admin/reload").status_code == 403
+    assert api.post("/api/admin/reload", headers={"Authorization": "Bearer anything"}).status_code == 403
+
+
+def test_huge_and_undecodable_requests_over_real_http(live_server: str):
+    """What the test client cannot send: a 100 kB request line and raw non-UTF-8 bytes."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(live_server)
+
+    def raw(request_line: bytes) -> bytes:
+        with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+            sock.sendall(request_line + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    huge = raw(b"GET /api/search?q=" + b"a" * 100_000)
+    assert huge.startswith(b"HTTP/1.1 422") and len(huge) < 5_000  # the error does not echo 100 kB back
+    assert raw(b"GET /api/search?q=\xff\xfe").startswith(b"HTTP/1.1 400")
