@@ -38,7 +38,8 @@ def grid() -> list[Weights]:
     base = Weights()
     rrf = [replace(base, fusion="rrf", rrf_k=k, dense=d, document_fields=f)
            for k, d, f in itertools.product((20, 60, 100), (1.0, 1.2, 1.5), ((3.0, 2.0, 1.0), (5.0, 3.0, 1.0)))]
-    score = [replace(base, fusion="score", dense=d, lexical=1 - d) for d in (0.5, 0.6, 0.7, 0.8)]
+    score = [replace(base, fusion="score", dense=d, lexical=round(1 - d, 2), document_fields=f)
+             for d, f in itertools.product((0.5, 0.6, 0.7), ((3.0, 2.0, 1.0), (5.0, 3.0, 1.0)))]
     return rrf + score
 
 
@@ -58,7 +59,7 @@ def main() -> None:
             searcher.weights = weights
             row.append(evaluate(searcher, queries, ("hybrid",))["hybrid"]["mrr@10"])
         label = (f"rrf k={weights.rrf_k} dense={weights.dense} fields={weights.document_fields}" if weights.fusion == "rrf"
-                 else f"score dense={weights.dense} lexical={weights.lexical:.1f}")
+                 else f"score dense={weights.dense} lexical={weights.lexical} fields={weights.document_fields}")
         print(f"{label:<44}" + "".join(f"{v:>17.3f}" for v in row), flush=True)
 
 

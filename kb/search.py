@@ -2,10 +2,11 @@
 
 Dense retrieval ranks passages by cosine similarity; a document counts with its best passage.
 Lexical retrieval ranks whole documents by BM25 with title and keyword fields weighted up
-(symptoms, error codes, tags, product). The two document rankings are fused, by default with
-reciprocal rank fusion (RRF), which needs no calibration between cosine and BM25 scales. The
-passage shown is the one with the best fused passage rank. Method and weights were chosen with
-`kb eval` (see README, "Search quality").
+(symptoms, error codes, tags, product). The two document lists are fused by a weighted sum of
+scores, each list scaled by its best score (0.6 x cosine + 0.4 x BM25/best BM25); reciprocal rank
+fusion is the alternative (`Weights.fusion = "rrf"`). The score fusion won on all three evaluation
+sets (bench/tune_fusion.py; README, "Search quality"). The passage shown is the one with the best
+reciprocal rank over the two passage-level rankings.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ FUSIONS = ("rrf", "score")
 CASE_FIELDS = ("status", "product", "version", "symptoms", "error_codes", "root_cause", "resolution")
 FACET_FIELDS = ("type", "language", "tags", "product", "status")
 SIMILAR_PIECES = 8  # a ticket is embedded in at most this many model-sized pieces
-CODE_WEIGHT = 1.5  # weight of exact error-code matches in `similar`, relative to dense similarity 1.0
+CODE_BOOST = 1.5  # in `similar`, exact error-code matches weigh 1.5 times the lexical weight of a search
 QUERY_MEMO = 4096  # query vectors kept in memory (1.5 KiB each with a 384-dimension model)
 
 
@@ -75,12 +76,13 @@ class Filters:
 class Weights:
     """Fusion and field weights, chosen by measurement with `kb eval` (see README)."""
 
-    fusion: str = "rrf"
+    fusion: str = "score"
     rrf_k: int = 60
-    dense: float = 1.0
-    lexical: float = 1.0
+    dense: float = 0.6
+    lexical: float = 0.4
     depth: int = 100
-    document_fields: tuple[float, float, float] = (3.0, 2.0, 1.0)  # BM25 weights: title, keywords, body
+    scale_dense: bool = True  # score fusion: divide cosines by the best one, like BM25 scores
+    document_fields: tuple[float, float, float] = (5.0, 3.0, 1.0)  # BM25 weights: title, keywords, body
     passage_fields: tuple[float, float] = (1.5, 1.0)  # heading, text: picks the passage to show
     facet_depth: int = 50
 
@@ -275,7 +277,9 @@ class Searcher:
                 ranks.setdefault(doc, {})[name] = rank
                 if w.fusion == "rrf":
                     contribution = weight / (w.rrf_k + rank)
-                else:  # convex combination of scores scaled to the best of their list
+                elif name == "dense" and not w.scale_dense:  # cosine is already on an absolute 0..1 scale
+                    contribution = weight * max(score, 0.0)
+                else:  # scaled to the best of its list: BM25 has no absolute scale
                     contribution = weight * (score / top if top > 0 else 0.0)
                 scores[doc] = scores.get(doc, 0.0) + contribution
         best = self._best_passages(dense, passages)
@@ -318,7 +322,7 @@ class Searcher:
         dense = self.dense(vector, depth, allowed)
         passages = self.lexical_passages(q, depth, allowed) if codes else []
         documents = self.lexical_documents(q, depth, allowed) if codes else []
-        ranked = self._fuse(dense, passages, documents, "hybrid", lexical_weight=CODE_WEIGHT)[:k]
+        ranked = self._fuse(dense, passages, documents, "hybrid", lexical_weight=self.weights.lexical * CODE_BOOST)[:k]
         snippet_query = " ".join(codes) or text[:200]
         return [self._hit(snippet_query, vector, r) for r in ranked], codes
 
