@@ -158,7 +158,8 @@ def evaluate(
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         results = run_eval(searcher, queries, modes)
-        table = Table(title=f"{path.name}: {len(queries)} queries, {len(searcher.docs)} documents", title_justify="left")
+        out.print(f"{path.name}: {len(queries)} queries, {len(searcher.docs)} documents", highlight=False)
+        table = Table()
         table.add_column("mode")
         for metric in METRICS:
             table.add_column(metric, justify="right")

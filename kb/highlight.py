@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 WORD = re.compile(r"\w(?:[\w.\-]*\w)?", re.UNICODE)
 STEM = 5
@@ -23,6 +24,7 @@ STOPWORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=100_000)
 def fold(word: str) -> str:
     """Lower case without diacritics: what the user probably meant regardless of keyboard layout."""
     decomposed = unicodedata.normalize("NFKD", word.casefold())
@@ -37,6 +39,10 @@ def query_terms(query: str) -> list[str]:
 
 
 def _matches(word: str, terms: list[str]) -> bool:
+    if word in terms:
+        return True
+    if len(word) < STEM:
+        return False
     for term in terms:
         if word == term:
             return True

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.batching import BatchingEncoder
 from kb.chunking import split_text
 from kb.codes import extract_codes
 from kb.embedding import Embedder
@@ -147,6 +148,7 @@ class Searcher:
         self.weights = weights
         self._local = threading.local()
         self._encode_lock = threading.Lock()
+        self._encode_one = BatchingEncoder(self._encode)
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         try:
             self._load()
@@ -191,12 +193,16 @@ class Searcher:
 
     # -- retrievers ------------------------------------------------------------------------
 
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        """One model call at a time: concurrent calls would only compete for the same cores."""
+        with self._encode_lock:
+            return self.embedder.encode(texts)
+
     def embed_query(self, text: str) -> np.ndarray:
         """Query vectors, memoised: engineers repeat the same searches."""
         cached = self._query_cache.get(text)
         if cached is None:
-            with self._encode_lock:
-                cached = self.embedder.encode([text])[0]
+            cached = self._encode_one(text)
             self._query_cache[text] = cached
             if len(self._query_cache) > QUERY_MEMO:
                 self._query_cache.popitem(last=False)
@@ -315,8 +321,7 @@ class Searcher:
         codes = extract_codes(text)
         allowed = None if filters.empty else {d for d, info in self.docs.items() if filters.accepts(info)}
         pieces = split_text(text, self.embedder.count_tokens, self.embedder.max_tokens - 2)[:SIMILAR_PIECES] or [text]
-        with self._encode_lock:
-            vector = _unit(self.embedder.encode(pieces).mean(axis=0))
+        vector = _unit(self._encode(pieces).mean(axis=0))
         depth = max(self.weights.depth, k)
         q = ParsedQuery(text=" ".join(codes), words=tuple(codes), phrases=())
         dense = self.dense(vector, depth, allowed)
