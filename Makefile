@@ -44,7 +44,7 @@ eval: install
 	else echo "$(EVAL_DIR) not present: skipping the msdocs evaluation"; fi
 
 bench: install
-	$(BIN)/python bench/search_latency.py
+	PYTHON=$(BIN)/python sh bench/run_all.sh
 
 clean:
 	rm -rf index tests/artifacts .pytest_cache

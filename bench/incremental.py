@@ -12,7 +12,8 @@ embedded.
 
 The embedding cache (--cache) outlives the run, so reruns skip the model for unchanged passages; on
 first use it is seeded from the --seed-cache files that exist (`make eval` and `kb eval` caches hold
-the msdocs vectors), else the first run embeds the whole corpus once. Figures only.
+the msdocs vectors). When the msdocs vectors are not cached, the corpus is generated only (embedding
+the 39k msdocs passages would take ~30 min), unless --embed-msdocs. Figures only.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from synthetic_corpus import generate_corpus  # noqa: E402
 
+from kb.chunking import chunk_document  # noqa: E402
 from kb.config import Settings, load_settings  # noqa: E402
+from kb.documents import DocumentError, discover, load_document  # noqa: E402
 from kb.embedding import Embedder  # noqa: E402
-from kb.embedding_cache import EmbeddingCache  # noqa: E402
+from kb.embedding_cache import EmbeddingCache, text_key  # noqa: E402
 from kb.indexer import BuildReport, build_index  # noqa: E402
 
 MSDOCS = ROOT.parent / "shared" / "eval" / "msdocs" / "corpus"
@@ -59,6 +62,23 @@ def seed_cache(cache: Path, sources: list[Path]) -> None:
     conn.close()
 
 
+def share_cached(corpus: Path, cache: Path, embedder: Embedder, max_bytes: int, sample: int = 30) -> float:
+    """Share of the passages of `sample` files of `corpus` whose vectors are already in `cache`."""
+    files, _ = discover(corpus)
+    inputs = []
+    for doc_id, path in list(files.items())[:: max(1, len(files) // sample)]:
+        try:
+            doc = load_document(path, doc_id, max_bytes)
+        except DocumentError:
+            continue
+        inputs += [p.embedding_input(doc.title) for p in chunk_document(doc, embedder.count_tokens, embedder.max_tokens)]
+    store = EmbeddingCache(cache, embedder.model_id)
+    try:
+        return len(store.get_many([text_key(t) for t in inputs])) / max(1, len(inputs))
+    finally:
+        store.close()
+
+
 def prepare_corpus(folder: Path, msdocs: Path | None, total: int) -> tuple[int, int]:
     """Copy msdocs (if any) and generate small articles up to `total`: (copied, generated)."""
     have = 0
@@ -72,7 +92,8 @@ def prepare_corpus(folder: Path, msdocs: Path | None, total: int) -> tuple[int, 
 
 def edit_one(folder: Path) -> Path:
     """Add a sentence, unique to this run, to the first section of one article (a real one if present)."""
-    path = sorted(folder.rglob("*.md"))[0]
+    real = sorted((folder / "msdocs").rglob("*.md")) if (folder / "msdocs").is_dir() else []
+    path = (real or sorted(folder.rglob("*.md")))[0]
     text = path.read_text(encoding="utf-8")
     marker = "\n## "
     at = text.find(marker, text.find("\n---", 3) + 4)
@@ -105,6 +126,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE, help="embedding cache kept between runs")
     parser.add_argument("--seed-cache", type=Path, nargs="*", default=list(SEED_CACHES),
                         help="caches to copy into --cache when it does not exist yet")
+    parser.add_argument("--embed-msdocs", action="store_true",
+                        help="use --msdocs even when its vectors are not cached (embeds them once)")
     parser.add_argument("--profile", action="store_true", help="print the top functions of the incremental build")
     args = parser.parse_args()
 
@@ -112,9 +135,14 @@ def main() -> None:
     settings = load_settings(ROOT)
     embedder = Embedder(settings.model)
     embedder.encode(["warm-up"])
+    msdocs = args.msdocs if args.msdocs.is_dir() else None
+    if msdocs is not None and not args.embed_msdocs and share_cached(msdocs, args.cache, embedder, settings.max_file_bytes) < 0.9:
+        print(f"{args.cache} lacks the msdocs vectors: using generated articles only "
+              "(run `make eval` first, or pass --embed-msdocs to embed ~39k passages once, ~30 min on 2 cores)")
+        msdocs = None
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        copied, generated = prepare_corpus(tmp / "articles", args.msdocs if args.msdocs.is_dir() else None, args.articles)
+        copied, generated = prepare_corpus(tmp / "articles", msdocs, args.articles)
         print(f"corpus: {copied} msdocs + {generated} generated articles")
         settings = Settings(articles=tmp / "articles", index=tmp / "index", model=settings.model,
                             embedding_cache=args.cache)

@@ -14,6 +14,8 @@ from typing import Callable
 from kb.documents import Document
 
 TokenCounter = Callable[[str], int]
+CHUNKING_VERSION = 2
+"""Bump when passages come out differently for the same file: builds then re-chunk every document."""
 SUMMARY_HEADING = "Summary"
 _SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+")
 _SUMMARY_FIELDS = (
@@ -58,8 +60,10 @@ def chunk_document(doc: Document, count_tokens: TokenCounter = word_count_tokens
     """Split a document into passages that each fit `max_tokens` including the title and headings."""
     pieces: list[tuple[tuple[str, ...], str, int]] = []
     summary = summary_text(doc)
-    if summary:
-        pieces.append(((SUMMARY_HEADING,), summary, doc.field_lines.get("title", 1)))
+    if summary:  # split like a section: long symptom lists would otherwise be cut off by the model
+        budget = max(32, max_tokens - count_tokens(f"{doc.title} > {SUMMARY_HEADING}") - 4)
+        line = doc.field_lines.get("title", 1)
+        pieces.extend(((SUMMARY_HEADING,), text, line) for text in split_text(summary, count_tokens, budget))
     for section in doc.sections:
         budget = max(32, max_tokens - count_tokens(" > ".join((doc.title, *section.headings))) - 4)
         pieces.extend((section.headings, text, section.line) for text in split_text(section.text, count_tokens, budget))

@@ -85,12 +85,17 @@ def discover(root: Path) -> tuple[dict[str, Path], list[DocumentError]]:
         rel = path.relative_to(root)
         if path.name.lower() in IGNORED_NAMES or any(p.startswith(".") for p in rel.parts):
             continue
-        if not path.resolve().is_relative_to(root_resolved):
+        if _through_symlink(path, root) and not path.resolve().is_relative_to(root_resolved):
             errors.append(DocumentError(rel.as_posix(), 1, "symlink points outside the articles folder; skipped"))
             continue
         if path.is_file():
             found[rel.as_posix()] = path
     return found, errors
+
+
+def _through_symlink(path: Path, root: Path) -> bool:
+    """Whether `path` or a folder between it and `root` is a symlink (only those can lead outside)."""
+    return any(p.is_symlink() for p in [path, *path.parents] if p != root and p.is_relative_to(root))
 
 
 def read_source(path: Path, doc_id: str, max_bytes: int) -> tuple[str, str]:

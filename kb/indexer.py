@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from kb.chunking import Passage, chunk_document
+from kb.chunking import CHUNKING_VERSION, Passage, chunk_document
 from kb.config import Settings
 from kb.documents import Document, DocumentError, discover, load_document, read_source
 from kb.embedding import Embedder
@@ -79,8 +79,9 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
     previous = None if full else layout.current()
     if previous is not None:
         check_model(read_manifest(previous), embedder)
-        if read_manifest(previous).get("format") != SCHEMA_VERSION:
-            previous = None  # older layout: rebuild (embeddings still come from the cache)
+        manifest = read_manifest(previous)
+        if (manifest.get("format"), manifest.get("chunking")) != (SCHEMA_VERSION, CHUNKING_VERSION):
+            previous = None  # older layout or chunking: rebuild (embeddings still come from the cache)
     partial = layout.new_build()
     if previous is not None:
         shutil.copy2(previous / DB_FILE, partial / DB_FILE)
@@ -94,13 +95,16 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
             return report
         vectors = VectorIndex.load(previous / VECTORS_FILE) if previous is not None else VectorIndex.empty(embedder.dimension)
         _apply_changes(store, vectors, changed, report, layout, embedder, progress)
+        vectors = vectors.resized()  # exact search up to FLAT_LIMIT vectors, IVF-SQ8 above (kb/vectors.py)
         report.passages = len(vectors)
         manifest = {
             "format": SCHEMA_VERSION,
+            "chunking": CHUNKING_VERSION,
             "model": embedder.model_id,
             "dimension": embedder.dimension,
             "documents": store.conn.execute("SELECT count(*) FROM documents").fetchone()[0],
             "passages": len(vectors),
+            "vectors": vectors.kind,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "articles": str(settings.articles),
         }

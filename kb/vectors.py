@@ -2,37 +2,56 @@
 
 The index type follows the number of vectors:
 
-* up to `FLAT_LIMIT` (200,000) vectors: exact search, `IndexIDMap2(IndexFlatIP)`. Brute force over
-  200k x 384 floats takes ~10 ms per query on 2 cores and is always right, so nothing approximate is
-  worth its recall loss below that.
-* above it: `IndexIVFScalarQuantizer` (inverted lists, vectors stored as 8-bit scalars, inner product,
-  ids kept by the inverted lists, hashtable direct map for `reconstruct`). Parameters: nlist = the
-  power of two nearest to sqrt(n) (1,024 for 1M), trained on 64 sampled vectors per list; nprobe =
-  NPROBE_FRACTION of nlist (32 of 1,024 for 1M).
+* up to `FLAT_LIMIT` (200,000): exact search, `IndexIDMap2(IndexFlatIP)`. A query costs ~6 ms at 100k
+  and ~57 ms at 1M on 2 cores and is always right; below the limit nothing approximate is worth it.
+* above it: `IndexIVFScalarQuantizer`, 8-bit scalar codes, inner product, ids stored in the inverted
+  lists, hashtable direct map (so `reconstruct(id)` and `remove_ids` work by passage id).
+  nlist = the power of two nearest 4 sqrt(n) (2,048 at 200k, 4,096 at 1M), trained by spherical
+  k-means on TRAIN_PER_LIST=64 sampled vectors per list; nprobe = nlist / 16 (256 at 1M).
 
-Chosen by measurement (`bench/vector_scale.py --compare`), synthetic clustered unit vectors of
-dimension 384, 2 CPU cores, single-query search, recall@10 against exact flat search:
+Chosen by measurement: `bench/vector_scale.py --sizes 1000000 --compare`, 2 CPU cores, synthetic
+passage-like vectors (dimension 384, calibrated on real MiniLM passage vectors), single queries,
+recall@10 against exact search over 200 queries; "RSS" is what loading the index adds to a process:
 
-    see the table in VECTOR_SCALE_FIGURES below (filled from the bench run)
+    1M vectors              build   RSS       p50      recall@10
+    flat (exact)              2 s   1514 MiB  57 ms    1.000
+    IVF4096-SQ8 nprobe=128   57 s    419 MiB  2.1 ms   0.953
+    IVF4096-SQ8 nprobe=256   57 s    419 MiB  3.4 ms   0.971   <- used
+    IVF4096-SQ8 nprobe=512   57 s    419 MiB  5.6 ms   0.982
+    HNSW32-Flat efSearch=128 90 s   1773 MiB  0.4 ms   0.876
+    HNSW32-SQ8  efSearch=128 86 s    674 MiB  0.3 ms   0.882
+    HNSW32-SQ8  efSearch=512 86 s    674 MiB  1.5 ms   0.957
+    IVF1024-PQ48 nprobe=128  15 s     94 MiB  3.4 ms   0.570
+    (IVF1024-SQ8, nlist = sqrt(n): 0.892 at nprobe=128, 0.956 at 256 for 8.7 ms: hence 4 sqrt(n))
 
-Why IVF-SQ8 rather than the alternatives:
-* memory: 1M x 384 must fit a 2 GiB process next to the embedding model (~0.5 GiB with torch).
-  Flat or HNSW-Flat keep 1.5 GB of float32 vectors (HNSW adds its graph on top): they do not fit.
-  IVF-SQ8 keeps 384 B + 8 B id per vector, ~0.45 GB at 1M with the direct map.
-* updates: IVF removes ids natively (`remove_ids`), so incremental `kb index` keeps working with
-  add/remove exactly as for flat; HNSW cannot remove, and IVF-PQ / HNSW-SQ8 gave lower recall.
-* filters: an id selector on HNSW returns fewer than k hits when few ids are allowed (the graph walk
-  stops at efSearch candidates); IVF scans whole lists, and `search` widens nprobe by the inverse of
-  the allowed fraction, or scores small allowed sets exactly.
+On the real msdocs passage vectors (38,890, 200 symptom queries) IVF-SQ8 with the same rules
+(nlist 1,024, nprobe 64) has recall@10 0.988.
 
-`vector(id)` of an IVF-SQ8 index is the decoded 8-bit vector: within ~1e-3 per component of the
-original, so a cosine computed from it is off by well under 0.01.
+Why IVF-SQ8:
+* memory: 1M x 384 must fit a 2 GiB process together with the embedding model (torch + MiniLM: ~560
+  MiB RSS). Flat and HNSW-Flat hold 1.5 GB of float32 vectors: they do not fit. IVF-SQ8 needs 384 B
+  of code + 8 B of id per vector plus the direct map: ~420 MiB at 1M.
+* recall: IVF-SQ8 reaches 0.97 at 3.4 ms, far below the ~20 ms a search request takes end to end.
+  HNSW-SQ8 is faster for the same recall but levels off near 0.96; PQ codes of 48 bytes cap recall
+  near 0.6. Speed below a few ms does not show in a request, so it did not decide.
+* updates: IVF removes ids natively, so `kb index` keeps applying add/remove to the stored index;
+  HNSW cannot remove (it would need a rebuild, 80+ s at 1M, on every change).
+* filters: a selector on HNSW returns fewer than k hits when few ids are allowed (the walk stops at
+  efSearch candidates). Here small allowed sets are scored directly, larger ones are scanned with
+  nprobe widened by the inverse of the allowed fraction, so filtered recall does not collapse.
+
+Single queries run faiss on the calling thread only (see `_one_thread`): a second OpenMP thread
+does not speed up one query and makes it several times slower whenever another thread holds a core.
+
+`vector(id)` of an IVF-SQ8 index is the decoded 8-bit vector: within 1e-3 per component of the
+original; cosines computed from it moved by at most 0.002 on the real vectors.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import faiss
@@ -83,14 +102,15 @@ class VectorIndex:
         return cls(ivf)
 
     @classmethod
-    def build(cls, ids: Sequence[int], vectors: np.ndarray, flat_limit: int = FLAT_LIMIT) -> "VectorIndex":
-        """An index of the type that suits len(ids): flat up to `flat_limit`, IVF-SQ8 above."""
+    def build(cls, ids: Sequence[int], vectors: np.ndarray, flat_limit: int | None = None) -> "VectorIndex":
+        """An index of the type that suits len(ids): flat up to `flat_limit` (default FLAT_LIMIT), IVF-SQ8 above."""
         ids = np.asarray(ids, dtype=np.int64)
         return cls._from_chunks(vectors.shape[1], len(ids), lambda: _slices(ids, vectors),
-                                lambda n: vectors[_sample_rows(len(ids), n)], flat_limit)
+                                lambda n: vectors[_sample_rows(len(ids), n)], _limit(flat_limit))
 
     @classmethod
-    def _from_chunks(cls, dimension: int, count: int, chunks, sample, flat_limit: int) -> "VectorIndex":
+    def _from_chunks(cls, dimension: int, count: int, chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+                     sample: Callable[[int], np.ndarray], flat_limit: int) -> "VectorIndex":
         """Build from `chunks()` (an iterator of (ids, vectors)) without materialising all vectors twice."""
         if count <= flat_limit:
             index = cls.empty(dimension)
@@ -100,7 +120,7 @@ class VectorIndex:
             index.add(chunk_ids, chunk_vectors)
         return index
 
-    def resized(self, flat_limit: int = FLAT_LIMIT) -> "VectorIndex":
+    def resized(self, flat_limit: int | None = None) -> "VectorIndex":
         """This index, or a rebuilt one when the count no longer suits its type (call after add/remove).
 
         Flat becomes IVF-SQ8 above `flat_limit`; IVF-SQ8 becomes flat below half of it (the gap stops a
@@ -108,7 +128,7 @@ class VectorIndex:
         4x since training (nlist would double). Rebuilding from an IVF index re-encodes its decoded
         8-bit vectors: about 1e-3 further error per component, far below what changes a ranking.
         """
-        count = len(self)
+        count, flat_limit = len(self), _limit(flat_limit)
         if self.exact:
             needs = count > flat_limit
         else:
@@ -143,7 +163,8 @@ class VectorIndex:
         """A short description for manifests and reports, e.g. 'flat' or 'ivf1024-sq8 nprobe=32'."""
         if self.exact:
             return "flat"
-        return f"ivf{self._ivf.nlist}-sq8 nprobe={self._ivf.nprobe}"
+        codes = "sq8" if isinstance(self.index, faiss.IndexIVFScalarQuantizer) else "pq"
+        return f"ivf{self._ivf.nlist}-{codes} nprobe={self._ivf.nprobe}"
 
     @property
     def _ivf(self) -> faiss.IndexIVF:
@@ -183,18 +204,20 @@ class VectorIndex:
         return self.index.reconstruct_batch(ids)
 
     def search(self, query: np.ndarray, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
-        """(passage id, cosine similarity) best first; `allowed` restricts the search to those ids."""
+        """(passage id, cosine similarity) best first; `allowed` restricts the search to those ids
+        (for IVF-SQ8 every allowed id must be in the index, as the searcher's passage ids are)."""
         if len(self) == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
             return []
         query = _f32(np.atleast_2d(query))
         k = min(k, len(self))
-        if allowed is None:
-            scores, ids = self.index.search(query, k)
-        elif self.exact:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
-            scores, ids = self.index.search(query, k, params=params)
-        else:
-            return self._search_allowed(query, k, np.asarray(allowed, dtype=np.int64))
+        with _one_thread():
+            if allowed is None:
+                scores, ids = self.index.search(query, k)
+            elif self.exact:
+                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+                scores, ids = self.index.search(query, k, params=params)
+            else:
+                return self._search_allowed(query, k, np.asarray(allowed, dtype=np.int64))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
     def _search_allowed(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]]:
@@ -238,6 +261,23 @@ class VectorIndex:
         return faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dimension).reshape(len(self), self.dimension)
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run faiss on the calling thread only, for one query.
+
+    A single query gains nothing from a second OpenMP thread (flat 200k: 11.5 ms either way on an
+    idle machine), but when anything else holds a core (torch embedding another request, a build)
+    the OpenMP barrier waits for a descheduled thread: flat 100k took 32 ms with 2 threads against
+    5.8 ms with 1. The setting is per thread in OpenMP, so it is restored for the caller's other work.
+    """
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
 def nlist_for(count: int) -> int:
     """Inverted lists for `count` vectors: the power of two nearest 4 sqrt(count), at least 16."""
     return max(16, 2 ** round(math.log2(4 * max(1, count) ** 0.5)))
@@ -246,6 +286,11 @@ def nlist_for(count: int) -> int:
 def nprobe_for(nlist: int) -> int:
     """Lists scanned per query."""
     return max(1, min(nlist, round(nlist * NPROBE_FRACTION)))
+
+
+def _limit(flat_limit: int | None) -> int:
+    """The given limit, else FLAT_LIMIT as it is now (tests may patch it)."""
+    return FLAT_LIMIT if flat_limit is None else flat_limit
 
 
 def _f32(vectors: np.ndarray) -> np.ndarray:

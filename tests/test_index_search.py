@@ -98,3 +98,14 @@ def test_build_publishes_atomically_and_prunes(settings: Settings, embedder: Emb
     assert layout.current() == second != first
     assert first.exists()  # the previous build stays for readers still using it
     assert not list(layout.builds.glob("*.partial"))
+
+
+def test_large_index_switches_to_approximate_search(settings: Settings, embedder: Embedder, monkeypatch):
+    import kb.vectors
+
+    monkeypatch.setattr(kb.vectors, "FLAT_LIMIT", 10)  # the fixture corpus has more passages than that
+    build = build_index(settings, embedder, progress=False).build
+    searcher = Searcher.open(settings.index, embedder)
+    assert not searcher.vectors.exact and searcher.manifest["vectors"] == searcher.vectors.kind
+    assert build.name == searcher.build.name
+    assert searcher.search("print spooler stops when users print", k=1)[0].id == "articles/printer-spooler.md"
