@@ -61,7 +61,10 @@ class IndexLayout:
     def new_build(self) -> Path:
         """A fresh folder to build into; its name tells a half-written build from a finished one."""
         self.builds.mkdir(parents=True, exist_ok=True)
-        path = self.builds / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}.partial"
+        # names sort by creation time (to the nanosecond), which `prune` and `finished_builds` rely on
+        now = time.time_ns()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9))
+        path = self.builds / f"{stamp}_{now % 10**9:09d}-{os.getpid()}.partial"
         path.mkdir()
         return path
 

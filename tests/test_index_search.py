@@ -109,3 +109,13 @@ def test_large_index_switches_to_approximate_search(settings: Settings, embedder
     assert not searcher.vectors.exact and searcher.manifest["vectors"] == searcher.vectors.kind
     assert build.name == searcher.build.name
     assert searcher.search("print spooler stops when users print", k=1)[0].id == "articles/printer-spooler.md"
+
+
+def test_builds_in_the_same_second_keep_their_order(settings: Settings, embedder: Embedder, corpus: Path):
+    layout = IndexLayout(settings.index)
+    builds = []
+    for i in range(4):
+        (corpus / "articles" / f"n{i}.md").write_text(f"# Note {i}\n\nshort note number {i}\n")
+        builds.append(build_index(settings, embedder, progress=False).build)
+    assert layout.current() == builds[-1]
+    assert layout.finished_builds() == builds[:-3:-1]  # the two newest survive pruning, newest first
