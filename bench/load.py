@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=5000,
+                        help="requests before the first memory reading: more than the server's 4,096-query memo, so caches are full")
     args = parser.parse_args()
 
     base = [json.loads(line)["query"] for line in args.queries.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -43,14 +45,20 @@ def main() -> None:
         build_index(args.articles, index)
         proc, url = start_server(args.articles, index)
         try:
-            warm = [f"{q} warm {i}" for i, q in enumerate(base * 10)][:500]
+            warm = [f"{base[i % len(base)]} warm {i}" for i in range(args.warmup)]
             asyncio.run(run_load(url, warm, len(warm), args.clients))
             before = rss_mib(proc.pid)
             queries = [f"{base[i % len(base)]} v{i}" for i in range(args.requests)]
+            latencies, errors, samples = [], 0, []
             start = time.perf_counter()
-            latencies, errors = asyncio.run(run_load(url, queries, args.requests, args.clients))
+            step = max(1, args.requests // 5)
+            for first in range(0, args.requests, step):  # in fifths, to see whether memory levels off
+                part, part_errors = asyncio.run(run_load(url, queries[first:first + step], len(queries[first:first + step]), args.clients))
+                latencies += part
+                errors += part_errors
+                samples.append(rss_mib(proc.pid))
             elapsed = time.perf_counter() - start
-            after = rss_mib(proc.pid)
+            after = samples[-1]
             health = httpx.get(url + "/healthz").status_code
         finally:
             proc.terminate()
@@ -58,7 +66,8 @@ def main() -> None:
     print(f"{len(latencies)} searches from {args.clients} clients in {elapsed:.1f} s ({len(latencies) / elapsed:.0f}/s), "
           f"errors: {errors}, server healthy after: {health == 200}")
     print(f"latency ms: p50 {statistics.median(latencies):.1f}  p95 {percentile(latencies, 95):.1f}  p99 {percentile(latencies, 99):.1f}")
-    print(f"server RSS: {before:.0f} MiB after warm-up -> {after:.0f} MiB at the end ({(after - before) / before * 100:+.1f}%)")
+    print(f"server RSS: {before:.0f} MiB after warm-up -> {after:.0f} MiB at the end ({(after - before) / before * 100:+.1f}%); "
+          f"after each fifth: {', '.join(f'{m:.0f}' for m in samples)} MiB")
 
 
 if __name__ == "__main__":

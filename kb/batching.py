@@ -57,7 +57,7 @@ class BatchingEncoder:
         try:
             vectors = self.encode([s.text for s in batch])
             for slot, vector in zip(batch, vectors):
-                slot.vector = vector
+                slot.vector = vector.copy()  # a row view would keep the whole batch matrix alive in caches
         except BaseException as exc:  # every waiting request must learn about the failure
             for slot in batch:
                 slot.error = exc

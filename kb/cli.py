@@ -104,13 +104,14 @@ def search(
 ) -> None:
     """Search the index from the terminal."""
     from kb.embedding import Embedder
+    from kb.indexer import ModelMismatch
     from kb.layout import IndexMissing
-    from kb.search import Filters, Searcher
+    from kb.search import Filters, IndexUnusable, Searcher
 
     settings = load_settings()
     try:
         searcher = Searcher.open(settings.index, Embedder(settings.model))
-    except IndexMissing as exc:
+    except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     hits = searcher.search(query, k=k, filters=Filters(type=type, tags=tuple(tag or ())), mode=mode)
