@@ -46,10 +46,9 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     """Build the app around a loaded index (loaded here unless given)."""
     settings = settings or load_settings()
     if live is None:
-        from kb.embedding import Embedder
         from kb.layout import IndexLayout
 
-        live = LiveIndex(IndexLayout(settings.index), Embedder(settings.model))
+        live = LiveIndex(IndexLayout(settings.index), settings.embedder())
     app = FastAPI(
         title="casebook",
         summary="Search support articles and resolved cases by symptom.",
@@ -102,7 +101,7 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         searcher = live.get()
         filters = Filters(type=applied.type, tags=tuple(applied.tag), language=applied.language,
                           product=applied.product, status=applied.status)
-        (hits, facets), took = timed(lambda: (searcher.search(query, k, filters), searcher.facets(query, filters)))
+        (hits, facets), took = timed(searcher.search_with_facets, query, k, filters)
         search_log.record(query, len(hits), hits[0].similarity if hits else None, took)
         return SearchResponse(
             query=query, k=k, took_ms=round(took, 2), filters=applied,

@@ -74,7 +74,7 @@ def main() -> None:
 
     settings = load_settings(ROOT)
     start = time.perf_counter()
-    embedder = Embedder(settings.model, batch_size=args.batch_size)
+    embedder = Embedder(settings.model, batch_size=args.batch_size, runtime=settings.runtime)
     embedder.encode(["warm-up " * 20] * 8)
     print(f"model {embedder.model_id}: loaded in {time.perf_counter() - start:.1f} s")
 

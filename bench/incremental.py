@@ -133,7 +133,7 @@ def main() -> None:
 
     seed_cache(args.cache, args.seed_cache)
     settings = load_settings(ROOT)
-    embedder = Embedder(settings.model)
+    embedder = settings.embedder()
     embedder.encode(["warm-up"])
     msdocs = args.msdocs if args.msdocs.is_dir() else None
     if msdocs is not None and not args.embed_msdocs and share_cached(msdocs, args.cache, embedder, settings.max_file_bytes) < 0.9:

@@ -15,7 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from kb.config import load_settings
-from kb.embedding import Embedder
 from kb.evaluation import evaluate, index_corpus, load_queries
 from kb.search import Searcher, Weights
 
@@ -46,7 +45,7 @@ def grid() -> list[Weights]:
 def main() -> None:
     argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     settings = load_settings()
-    embedder = Embedder(settings.model)
+    embedder = settings.embedder()
     sets = query_sets(settings, embedder)
     names = [n for n, _, _ in sets]
     print(f"{'setting':<44}" + "".join(f"{n:>17}" for n in names))

@@ -17,10 +17,9 @@ __all__ = ["Filters", "Hit", "Searcher", "Settings", "load_settings", "open_sear
 @lru_cache(maxsize=4)
 def open_searcher(settings: Settings | None = None) -> Searcher:
     """A Searcher over the published index for `settings` (default: current directory's config)."""
-    from kb.embedding import Embedder
 
     settings = settings or load_settings()
-    return Searcher.open(settings.index, Embedder(settings.model))
+    return Searcher.open(settings.index, settings.embedder())
 
 
 def search(query: str, k: int = 10, filters: Filters | None = None, settings: Settings | None = None) -> list[Hit]:

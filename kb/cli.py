@@ -25,12 +25,11 @@ def index(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Parse articles/, embed what changed and publish a new index atomically."""
-    from kb.embedding import Embedder
     from kb.indexer import ModelMismatch, build_index
 
     settings = load_settings()
     try:
-        report = build_index(settings, Embedder(settings.model), full=full, progress=not quiet)
+        report = build_index(settings, settings.embedder(), full=full, progress=not quiet)
     except (ModelMismatch, FileNotFoundError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -103,14 +102,13 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Search the index from the terminal."""
-    from kb.embedding import Embedder
     from kb.indexer import ModelMismatch
     from kb.layout import IndexMissing
     from kb.search import Filters, IndexUnusable, Searcher
 
     settings = load_settings()
     try:
-        searcher = Searcher.open(settings.index, Embedder(settings.model))
+        searcher = Searcher.open(settings.index, settings.embedder())
     except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -142,12 +140,11 @@ def evaluate(
     from rich.table import Table
 
     from kb.documents import DocumentError
-    from kb.embedding import Embedder
     from kb.evaluation import METRICS, evaluate as run_eval, index_corpus, load_queries
     from kb.search import Searcher
 
     settings = load_settings()
-    embedder = Embedder(settings.model)
+    embedder = settings.embedder()
     corpus = corpus or settings.articles
     eval_settings = index_corpus(settings, corpus, embedder)
     searcher = Searcher.open(eval_settings.index, embedder)
@@ -208,7 +205,8 @@ def serve(
     except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
         err.print(f"[red]error:[/red] cannot serve: {exc}", highlight=False)
         raise typer.Exit(2) from None
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # h11 rather than httptools: on a 100 kB request line httptools answers a bare text 400, h11 lets the app answer in JSON
+    uvicorn.run(application, host=host, port=port, log_level="info", http="h11")
 
 
 if __name__ == "__main__":

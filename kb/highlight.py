@@ -38,15 +38,14 @@ def query_terms(query: str) -> list[str]:
     return terms or list(dict.fromkeys(words))
 
 
-def _matches(word: str, terms: list[str]) -> bool:
+def _matches(word: str, terms: list[str], stems: frozenset[str]) -> bool:
+    """Whether a folded word is a query term or shares its stem (`stems`: first STEM letters of long terms)."""
     if word in terms:
         return True
-    if len(word) < STEM:
+    if len(word) < STEM or word[:STEM] not in stems:  # most words of a text stop here
         return False
     for term in terms:
-        if word == term:
-            return True
-        if len(term) >= STEM and len(word) >= STEM and word[:STEM] == term[:STEM]:
+        if len(term) >= STEM and word[:STEM] == term[:STEM]:
             shared = len(_common_prefix(word, term))
             if shared >= min(len(term), len(word), 7) or shared >= STEM + 1:
                 return True
@@ -63,9 +62,10 @@ def _common_prefix(a: str, b: str) -> str:
 def matched_spans(text: str, terms: list[str]) -> list[tuple[int, int, str]]:
     """(start, end, folded word) of every word in `text` that matches a query term."""
     spans = []
+    stems = frozenset(t[:STEM] for t in terms if len(t) >= STEM)
     for m in WORD.finditer(text):
         word = fold(m.group())
-        if _matches(word, terms):
+        if _matches(word, terms, stems):
             spans.append((m.start(), m.end(), word))
     return spans
 
