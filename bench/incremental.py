@@ -90,6 +90,19 @@ def prepare_corpus(folder: Path, msdocs: Path | None, total: int) -> tuple[int, 
     return have, extra
 
 
+def make_bench_corpus(folder: Path, total: int, cache: Path, settings: Settings, embedder: Embedder,
+                      msdocs: Path = MSDOCS, embed_msdocs: bool = False) -> tuple[int, int]:
+    """A corpus of `total` articles in `folder`: msdocs when its vectors are cached (or `embed_msdocs`),
+    topped up with generated articles; returns (copied, generated)."""
+    seed_cache(cache, list(SEED_CACHES))
+    use = msdocs if msdocs.is_dir() else None
+    if use is not None and not embed_msdocs and share_cached(use, cache, embedder, settings.max_file_bytes) < 0.9:
+        print(f"{cache} lacks the msdocs vectors: using generated articles only "
+              "(run `make eval` first, or pass --embed-msdocs to embed ~39k passages once, ~30 min on 2 cores)")
+        use = None
+    return prepare_corpus(folder, use, total)
+
+
 def edit_one(folder: Path) -> Path:
     """Add a sentence, unique to this run, to the first section of one article (a real one if present)."""
     real = sorted((folder / "msdocs").rglob("*.md")) if (folder / "msdocs").is_dir() else []
@@ -135,14 +148,10 @@ def main() -> None:
     settings = load_settings(ROOT)
     embedder = settings.embedder()
     embedder.encode(["warm-up"])
-    msdocs = args.msdocs if args.msdocs.is_dir() else None
-    if msdocs is not None and not args.embed_msdocs and share_cached(msdocs, args.cache, embedder, settings.max_file_bytes) < 0.9:
-        print(f"{args.cache} lacks the msdocs vectors: using generated articles only "
-              "(run `make eval` first, or pass --embed-msdocs to embed ~39k passages once, ~30 min on 2 cores)")
-        msdocs = None
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        copied, generated = prepare_corpus(tmp / "articles", msdocs, args.articles)
+        copied, generated = make_bench_corpus(tmp / "articles", args.articles, args.cache, settings, embedder,
+                                              args.msdocs, args.embed_msdocs)
         print(f"corpus: {copied} msdocs + {generated} generated articles")
         settings = Settings(articles=tmp / "articles", index=tmp / "index", model=settings.model,
                             embedding_cache=args.cache)

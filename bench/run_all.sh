@@ -1,5 +1,5 @@
 #!/bin/sh
-# `make bench`: every benchmark in sequence, figures only: about 12-15 minutes on 2 idle CPU cores
+# `make bench`: every benchmark in sequence, figures only: about 15-20 minutes on 2 idle CPU cores
 # (the first run also fills index/bench-embeddings.sqlite for incremental.py).
 #   PYTHON=.venv/bin/python sh bench/run_all.sh
 set -e
@@ -14,7 +14,8 @@ run() {
     echo "== $(( $(date +%s) - start )) s"
 }
 
-run bench/search_latency.py --requests 1000 --concurrency 1 8 32
+run bench/search_latency.py --concurrency 1 8 32
+run bench/search_latency.py --generate 5000 --concurrency 1 8 32
 run bench/build_throughput.py
 run bench/incremental.py
 run bench/vector_scale.py
