@@ -7,8 +7,10 @@ skipped; if an earlier version of it was indexed, that version stays.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +27,7 @@ from kb.store import SCHEMA_VERSION, Store
 from kb.validation import check_document
 from kb.vectors import VectorIndex
 
-import json
+GROUP_PASSAGES = 20_000  # passages chunked, embedded and stored together: bounds a large build's memory
 
 
 class ModelMismatch(RuntimeError):
@@ -148,26 +150,42 @@ def _collect_changes(settings: Settings, store: Store, report: BuildReport) -> d
 
 def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Document | None], report: BuildReport,
                    layout: IndexLayout, embedder: Embedder, progress: bool) -> None:
-    """Replace the rows and vectors of every changed document."""
-    docs = [d for d in changed.values() if d is not None]
-    passages: list[tuple[Document, list[Passage]]] = [
-        (d, chunk_document(d, embedder.count_tokens, embedder.max_tokens)) for d in docs
-    ]
-    inputs = [p.embedding_input(d.title) for d, ps in passages for p in ps]
-    cache = EmbeddingCache(layout.cache_db, embedder.model_id)
-    try:
-        with tqdm(total=len(inputs), desc="embedding", unit="passage", disable=not progress) as bar:
-            matrix, report.embedded = cache.embed(inputs, embedder.encode, on_batch=bar.update)
-            bar.update(len(inputs) - bar.n)
-    finally:
-        cache.close()
+    """Replace the rows and vectors of every changed document, a group of documents at a time, so a
+    large first build never holds every passage and vector in memory at once."""
     for doc_id in changed:
         vectors.remove(store.delete_document(doc_id))
+    docs = [d for d in changed.values() if d is not None]
     next_id = store.next_passage_id()
-    row = 0
-    for doc, doc_passages in passages:
-        ids = list(range(next_id, next_id + len(doc_passages)))
-        store.add_document(doc, doc_passages, ids)
-        vectors.add(ids, matrix[row : row + len(ids)])
-        next_id += len(ids)
-        row += len(ids)
+    cache = EmbeddingCache(layout.cache_db, embedder.model_id)
+    try:
+        with tqdm(total=len(docs), desc="indexing", unit="doc", disable=not progress) as bar:
+            for group in _groups(docs, embedder):
+                inputs = [p.embedding_input(d.title) for d, ps in group for p in ps]
+                matrix, embedded = cache.embed(inputs, embedder.encode,
+                                               on_batch=lambda n: bar.set_postfix(embedded=report.embedded + n))
+                report.embedded += embedded
+                row = 0
+                for doc, doc_passages in group:
+                    ids = list(range(next_id, next_id + len(doc_passages)))
+                    store.add_document(doc, doc_passages, ids)
+                    vectors.add(ids, matrix[row : row + len(ids)])
+                    next_id += len(ids)
+                    row += len(ids)
+                bar.update(len(group))
+    finally:
+        cache.close()
+
+
+def _groups(docs: list[Document], embedder: Embedder) -> Iterator[list[tuple[Document, list[Passage]]]]:
+    """Documents with their passages, in groups of about GROUP_PASSAGES passages."""
+    group: list[tuple[Document, list[Passage]]] = []
+    size = 0
+    for doc in docs:
+        passages = chunk_document(doc, embedder.count_tokens, embedder.max_tokens)
+        group.append((doc, passages))
+        size += len(passages)
+        if size >= GROUP_PASSAGES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group

@@ -132,3 +132,17 @@ def test_search_with_facets_matches_search_and_facets(fixture_searcher: Searcher
     hits, facets = fixture_searcher.search_with_facets("problem with the server", 5, Filters(type="case"))
     assert {h.type for h in hits} == {"case"}
     assert dict(facets["type"])["article"] > 0  # the type facet ignores the type filter: other choices stay visible
+
+
+def test_build_in_small_groups_gives_the_same_index(settings: Settings, embedder: Embedder, monkeypatch):
+    """Large builds embed and store a group of documents at a time; the result must not depend on it."""
+    import kb.indexer
+
+    whole = build_index(settings, embedder, progress=False)
+    expected = Searcher.open(settings.index, embedder).search("backup server slow refs", k=6)
+    monkeypatch.setattr(kb.indexer, "GROUP_PASSAGES", 2)
+    grouped = build_index(settings.with_(index=settings.index.parent / "grouped", embedding_cache=settings.index / "embeddings.sqlite"),
+                          embedder, progress=False)
+    assert (grouped.passages, grouped.embedded) == (whole.passages, 0)  # every vector came from the shared cache
+    got = Searcher.open(settings.index.parent / "grouped", embedder).search("backup server slow refs", k=6)
+    assert [(h.id, h.heading, h.score) for h in got] == [(h.id, h.heading, h.score) for h in expected]
