@@ -44,6 +44,7 @@ eval: install
 	else echo "$(EVAL_DIR) not present: skipping the msdocs evaluation"; fi
 
 bench: install
+	@command -v wrk >/dev/null || echo "wrk is not installed (apt-get install wrk): latency load will come from an httpx client, which inflates the figures"
 	PYTHON=$(BIN)/python sh bench/run_all.sh
 
 clean:
