@@ -80,8 +80,8 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
     report = BuildReport()
     previous = None if full else layout.current()
     if previous is not None:
-        check_model(read_manifest(previous), embedder)
         manifest = read_manifest(previous)
+        check_model(manifest, embedder)
         if (manifest.get("format"), manifest.get("chunking")) != (SCHEMA_VERSION, CHUNKING_VERSION):
             previous = None  # older layout or chunking: rebuild (embeddings still come from the cache)
     partial = layout.new_build()
@@ -159,11 +159,14 @@ def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Docume
     cache = EmbeddingCache(layout.cache_db, embedder.model_id)
     try:
         with tqdm(total=len(docs), desc="indexing", unit="doc", disable=not progress) as bar:
+
+            def embedded(count: int) -> None:  # called per model batch: the running total, shown as it grows
+                report.embedded += count
+                bar.set_postfix(embedded=report.embedded)
+
             for group in _groups(docs, embedder):
                 inputs = [p.embedding_input(d.title) for d, ps in group for p in ps]
-                matrix, embedded = cache.embed(inputs, embedder.encode,
-                                               on_batch=lambda n: bar.set_postfix(embedded=report.embedded + n))
-                report.embedded += embedded
+                matrix, _ = cache.embed(inputs, embedder.encode, on_batch=embedded)
                 row = 0
                 for doc, doc_passages in group:
                     ids = list(range(next_id, next_id + len(doc_passages)))

@@ -13,13 +13,11 @@ ONNX vectors differ, stays on PyTorch.
 from __future__ import annotations
 
 import io
-import logging
 import os
 import warnings
 
 import numpy as np
 
-log = logging.getLogger("kb.onnx")
 PROBES = ["disk latency spikes during backup", "Falha ao iniciar o serviço após a atualização",
           "Ошибка 0x80070005: доступ запрещён", "a"]
 TOLERANCE = 1e-4  # largest allowed difference between a PyTorch and an ONNX vector component
@@ -38,7 +36,7 @@ class OnnxEncoder:
         self.preprocess = preprocess
 
     @classmethod
-    def export(cls, model, threads: int | None = None) -> "OnnxEncoder":
+    def export(cls, model) -> "OnnxEncoder":
         """Trace `model` (a SentenceTransformer) into ONNX and open a session on it."""
         import onnxruntime as ort
         import torch
@@ -59,7 +57,7 @@ class OnnxEncoder:
         except Exception as exc:  # the exporter raises many kinds for unsupported operators
             raise OnnxExportError(f"{exc.__class__.__name__}: {exc}") from exc
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads() or os.cpu_count() or 1
+        options.intra_op_num_threads = torch.get_num_threads() or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not steal the web server's cores
         options.log_severity_level = 3

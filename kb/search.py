@@ -33,7 +33,6 @@ from kb.store import SCHEMA_VERSION, connect, document_token
 from kb.vectors import VectorIndex
 
 MODES = ("hybrid", "dense", "lexical")
-FUSIONS = ("rrf", "score")
 CASE_FIELDS = ("status", "product", "version", "symptoms", "error_codes", "root_cause", "resolution")
 FACET_FIELDS = ("type", "language", "tags", "product", "status")
 SIMILAR_PIECES = 8  # a ticket is embedded in at most this many model-sized pieces
@@ -118,6 +117,7 @@ class Ranked:
     score: float
     ranks: dict
     passage_id: int | None = None  # the passage to show: chosen only for documents that are shown
+    similarity: float | None = None  # cosine of that passage and the query
 
 
 @dataclass
@@ -230,20 +230,23 @@ class Searcher:
         return {int(r[0]): -float(r[1]) for r in rows}
 
     def lexical_documents(self, q: ParsedQuery, depth: int, allowed: set[str] | None) -> list[tuple[str, float]]:
-        """(document id, BM25) best first."""
-        w = self.weights.document_fields
-        rows = self._match("documents_fts", f"{w[0]}, {w[1]}, {w[2]}", fts_any(q.words), depth, allowed is not None)
-        hits = [(self.rowid_doc[int(r[0])], s) for r, s in rows]
-        return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
-
-    def _match(self, table: str, weights: str, expression: str, depth: int, filtered: bool):
+        """(document id, BM25) best first; with `allowed`, ten times `depth` are read so enough remain."""
+        expression = fts_any(q.words)
         if not expression:
             return []
+        w = self.weights.document_fields
         rows = self.db.execute(
-            f"SELECT rowid, bm25({table}, {weights}) AS s FROM {table} WHERE {table} MATCH ? ORDER BY s LIMIT ?",
-            (expression, depth * 10 if filtered else depth),
-        ).fetchall()
-        return [(r, -float(r[1])) for r in rows]
+            f"SELECT rowid, bm25(documents_fts, {w[0]}, {w[1]}, {w[2]}) AS s FROM documents_fts "
+            "WHERE documents_fts MATCH ? ORDER BY s LIMIT ?", (expression, depth * 10 if allowed is not None else depth),
+        )
+        hits = [(self.rowid_doc[int(r[0])], -float(r[1])) for r in rows]
+        return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
+
+    def _filtered(self, allowed: set[str] | None, filters: Filters) -> set[str] | None:
+        """The documents of `allowed` (None: all) that pass `filters` (None when nothing restricts)."""
+        if filters.empty:
+            return allowed
+        return {d for d in (allowed if allowed is not None else self.docs) if filters.accepts(self.docs[d])}
 
     def with_phrases(self, phrases: tuple[str, ...]) -> set[str] | None:
         """Documents containing every required phrase (None when there are none)."""
@@ -264,10 +267,7 @@ class Searcher:
         q = parse_query(query)
         if not q.text:
             return []
-        allowed = self.with_phrases(q.phrases)
-        if not filters.empty:
-            allowed = {d for d in (allowed if allowed is not None else self.docs) if filters.accepts(self.docs[d])}
-        return self._ranked(q, max(self.weights.depth, k), allowed, mode)[:k]
+        return self._ranked(q, max(self.weights.depth, k), self._filtered(self.with_phrases(q.phrases), filters), mode)[:k]
 
     def _ranked(self, q: ParsedQuery, depth: int, allowed: set[str] | None, mode: str) -> list[Ranked]:
         if allowed is not None and not allowed:
@@ -308,20 +308,20 @@ class Searcher:
         chosen = []
         for r in ranked:
             passages = self.doc_passages[r.doc_id]
-            dense = {p: similarity[p] for p in passages}
             fused = dict.fromkeys(passages, 0.0)
-            for scores in (dense, lexical):
+            for scores in (similarity, lexical):
                 order = sorted((p for p in passages if p in scores), key=lambda p: -scores[p])
                 for rank, p in enumerate(order, start=1):
                     fused[p] += 1.0 / (self.weights.rrf_k + rank)
-            chosen.append(replace(r, passage_id=max(passages, key=fused.__getitem__)))
+            best = max(passages, key=fused.__getitem__)
+            chosen.append(replace(r, passage_id=best, similarity=similarity[best]))
         return chosen
 
     # -- results ---------------------------------------------------------------------------
 
     def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
         """The `k` best documents for `query`, best first, each with its best passage as a snippet."""
-        return self._hits(query, self.rank(query, k, filters, mode))
+        return self._hits(query, parse_query(query), self.rank(query, k, filters, mode))
 
     def search_with_facets(self, query: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Hit], dict]:
         """`search` and `facets` together, as the page and the API need them.
@@ -332,14 +332,15 @@ class Searcher:
         q = parse_query(query)
         if not q.text:
             return [], {name: [] for name in FACET_FIELDS}
-        candidates = self._ranked(q, max(self.weights.depth, k), self.with_phrases(q.phrases), "hybrid")
-        ranked = candidates[:k] if filters.empty else self.rank(query, k, filters)
-        return self._hits(query, ranked), self._count_facets(candidates, filters)
+        depth = max(self.weights.depth, k)
+        phrases = self.with_phrases(q.phrases)
+        candidates = self._ranked(q, depth, phrases, "hybrid")
+        ranked = candidates if filters.empty else self._ranked(q, depth, self._filtered(phrases, filters), "hybrid")
+        return self._hits(query, q, ranked[:k]), self._count_facets(candidates, filters)
 
-    def _hits(self, query: str, ranked: list[Ranked]) -> list[Hit]:
-        q = parse_query(query)
+    def _hits(self, query: str, q: ParsedQuery, ranked: list[Ranked]) -> list[Hit]:
         vector = self.embed_query(q.text)
-        return [self._hit(query, vector, r) for r in self.with_passages(q, vector, ranked)]
+        return [self._hit(query, r) for r in self.with_passages(q, vector, ranked)]
 
     def similar(self, text: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Hit], list[str]]:
         """Past cases and articles most like a whole ticket, and the error codes found in it.
@@ -350,7 +351,7 @@ class Searcher:
         """
         filters = filters or Filters()
         codes = extract_codes(text)
-        allowed = None if filters.empty else {d for d, info in self.docs.items() if filters.accepts(info)}
+        allowed = self._filtered(None, filters)
         pieces = split_text(text, self.embedder.count_tokens, self.embedder.max_tokens - 2)[:SIMILAR_PIECES] or [text]
         vector = _unit(self._encode(pieces).mean(axis=0))
         depth = max(self.weights.depth, k)
@@ -359,7 +360,7 @@ class Searcher:
         documents = self.lexical_documents(q, depth, allowed) if codes else []
         ranked = self._fuse(dense, documents, "hybrid", lexical_weight=self.weights.lexical * CODE_BOOST)[:k]
         snippet_query = " ".join(codes) or text[:200]
-        return [self._hit(snippet_query, vector, r) for r in self.with_passages(q, vector, ranked)], codes
+        return [self._hit(snippet_query, r) for r in self.with_passages(q, vector, ranked)], codes
 
     def related(self, doc_id: str, k: int = 5) -> list[tuple[str, float]]:
         """Nearest documents to `doc_id` by the mean of its passage vectors, with cosine similarity."""
@@ -388,14 +389,14 @@ class Searcher:
             result[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return result
 
-    def _hit(self, query: str, query_vector: np.ndarray, ranked: Ranked) -> Hit:
+    def _hit(self, query: str, ranked: Ranked) -> Hit:
+        """A ranked document with its chosen passage (see `with_passages`) made into a result."""
         doc = self.docs[ranked.doc_id]
         row = self.db.execute("SELECT heading, text, line FROM passages WHERE id = ?", (ranked.passage_id,)).fetchone()
-        similarity = float(np.dot(self.vectors.vector(ranked.passage_id), query_vector))
         case = self._case_summary(doc, query) if doc.type == "case" else {}
         return Hit(
             id=doc.id, title=doc.title, type=doc.type, language=doc.language, tags=list(doc.tags),
-            score=round(ranked.score, 6), similarity=round(similarity, 4), heading=row["heading"], line=row["line"],
+            score=round(ranked.score, 6), similarity=round(ranked.similarity, 4), heading=row["heading"], line=row["line"],
             snippet=make_snippet(row["text"], query), case=case,
             dense_rank=ranked.ranks.get("dense"), lexical_rank=ranked.ranks.get("lexical"),
         )

@@ -32,7 +32,7 @@ def test_onnx_runtime_gives_the_pytorch_vectors(embedder: Embedder):
 
 
 def test_model_that_does_not_export_stays_on_pytorch(monkeypatch, caplog):
-    def refuse(cls, model, threads=None):
+    def refuse(cls, model):
         raise OnnxExportError("unsupported operator")
 
     monkeypatch.setattr(OnnxEncoder, "export", classmethod(refuse))
