@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install check index run serve test eval bench clean
+.PHONY: install check index run serve test test-fast eval bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ serve: run
 
 test: install
 	$(BIN)/python -m pytest
+
+# the layer that needs no model: fusion, query parsing, store, presentation, settings, layering
+test-fast: install
+	$(BIN)/python -m pytest tests/fast
 
 EVAL_DIR ?= ../shared/eval/msdocs
 

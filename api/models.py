@@ -1,15 +1,36 @@
-"""JSON shapes of the API (they make the OpenAPI schema at /docs and /openapi.json)."""
+"""JSON shapes of the API (they make the OpenAPI schema at /docs and /openapi.json).
+
+Each response shape is declared once and built from the core's typed results with
+`model_validate(obj)` (`from_attributes`), so a field added to a hit reaches the API in one place.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from api.rendering import document_url, render_markdown
 
 DocType = Literal["article", "case"]
 
 
-class CaseSummary(BaseModel):
+class FromCore(BaseModel):
+    """A response model read from a core dataclass by attribute."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class WithUrl(FromCore):
+    id: str = Field(description="Document id: its path relative to articles/.")
+
+    @computed_field(description="Web page of the document.")
+    @property
+    def url(self) -> str:
+        return document_url(self.id)
+
+
+class CaseSummary(FromCore):
     """The answer at a glance for a resolved case."""
 
     status: str | None = None
@@ -19,12 +40,12 @@ class CaseSummary(BaseModel):
     error_codes: list[str] = []
     root_cause: str | None = None
     resolution: str | None = None
-    matched_symptom: str | None = Field(None, description="The listed symptom closest to the query.")
+    matched_symptom: str | None = Field(None, description="The listed symptom that shares the most query terms.")
     resolution_excerpt: str | None = Field(None, description="First lines of the case's Resolution section.")
 
 
-class Explain(BaseModel):
-    """Why a result came up: its rank in each retriever and the query words found in the passage."""
+class Explain(FromCore):
+    """Why a result came up: its rank in each retriever and the query terms found in the passage."""
 
     dense_rank: int | None = Field(None, description="Rank of the document by embedding similarity (1 = best); null if not in the top candidates.")
     lexical_rank: int | None = Field(None, description="Rank of the document by BM25 (1 = best); null if no query word matched.")
@@ -32,21 +53,19 @@ class Explain(BaseModel):
     fused_score: float
 
 
-class SearchResult(BaseModel):
-    id: str = Field(description="Document id: its path relative to articles/.")
+class SearchResult(WithUrl):
     title: str
     type: DocType
     language: str
     tags: list[str]
-    score: float = Field(description="Fused ranking score (reciprocal rank fusion); only comparable within one response.")
-    similarity: float = Field(description="Cosine similarity of the query and the best passage, -1..1.")
-    heading: str = Field(description="Heading path of the best passage, e.g. 'Resolution > Step 2'.")
-    line: int = Field(description="Line of the best passage in the source file.")
+    score: float = Field(description="Fused ranking score (weighted score fusion by default); only comparable within one response.")
+    similarity: float = Field(description="Cosine similarity of the query and the shown passage, -1..1.")
+    heading: str = Field(description="Heading path of the shown passage, e.g. 'Resolution > Step 2'.")
+    line: int = Field(description="Line of the shown passage in the source file.")
     snippet: str
     highlights: list[tuple[int, int]] = Field(description="[start, end) character offsets of matched words in `snippet`.")
-    url: str = Field(description="Web page of the document.")
     case: CaseSummary | None = None
-    explain: Explain | None = None
+    explain: Explain | None = Field(None, description="Ranking details; only with explain=true.")
 
 
 class FacetValue(BaseModel):
@@ -74,15 +93,18 @@ class SearchResponse(BaseModel):
     )
 
 
-class DocumentResponse(BaseModel):
-    id: str
+class DocumentResponse(WithUrl):
     title: str
     type: DocType
     language: str
     tags: list[str]
     meta: dict = Field(description="All front matter fields.")
-    html: str = Field(description="The Markdown body rendered as HTML with raw HTML disabled.")
-    url: str
+    body: str = Field(exclude=True)
+
+    @computed_field(description="The Markdown body rendered as HTML with raw HTML disabled.")
+    @property
+    def html(self) -> str:
+        return render_markdown(self.body, self.id)
 
 
 class SimilarRequest(BaseModel):
@@ -98,15 +120,13 @@ class SimilarResponse(BaseModel):
     results: list[SearchResult]
 
 
-class RelatedDocument(BaseModel):
-    id: str
+class RelatedDocument(WithUrl):
     title: str
     type: DocType
     similarity: float = Field(description="Cosine similarity of the two documents' mean passage vectors.")
-    url: str
 
 
-class Gap(BaseModel):
+class Gap(FromCore):
     query: str = Field(description="The most frequent wording of the group.")
     count: int
     no_results: int
@@ -121,13 +141,17 @@ class GapsResponse(BaseModel):
     gaps: list[Gap]
 
 
-class Health(BaseModel):
-    status: Literal["ok"]
+class Health(FromCore):
+    status: Literal["ok"] = "ok"
     documents: int
     passages: int
     model: str
     built_at: str
     build: str
+
+
+class Reloaded(Health):
+    reloaded: bool = Field(description="Whether a newer build was switched to.")
 
 
 class ErrorBody(BaseModel):

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from synthetic_corpus import generate_corpus  # noqa: E402
 
 from kb.chunking import chunk_document  # noqa: E402
-from kb.config import Settings, load_settings  # noqa: E402
+from kb.config import load_settings  # noqa: E402
 from kb.documents import DocumentError, discover, load_document  # noqa: E402
 from kb.embedding import Embedder  # noqa: E402
 from kb.indexer import build_index  # noqa: E402
@@ -90,8 +90,7 @@ def main() -> None:
         raw = time.perf_counter() - start
         print(f"raw encode (Embedder.encode):     {rate(len(inputs), raw)}")
 
-        build_settings = Settings(articles=corpus, index=tmp / "index", model=settings.model,
-                                  embedding_cache=tmp / "cold-embeddings.sqlite")
+        build_settings = settings.with_(articles=corpus, index=tmp / "index", embedding_cache=tmp / "cold-embeddings.sqlite")
         cold = build_index(build_settings, embedder, full=True, progress=False)
         print(f"full build, cold cache:           {rate(cold.passages, cold.seconds)}, {cold.embedded} embedded")
         warm = build_index(build_settings, embedder, full=True, progress=False)

@@ -23,7 +23,6 @@ import cProfile
 import io
 import pstats
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -37,8 +36,8 @@ from synthetic_corpus import generate_corpus  # noqa: E402
 from kb.chunking import chunk_document  # noqa: E402
 from kb.config import Settings, load_settings  # noqa: E402
 from kb.documents import DocumentError, discover, load_document  # noqa: E402
-from kb.embedding import Embedder  # noqa: E402
-from kb.embedding_cache import EmbeddingCache, text_key  # noqa: E402
+from kb.embedding import Embedder, load_embedder  # noqa: E402
+from kb.store.embeddings import EmbeddingCache, text_key  # noqa: E402
 from kb.indexer import BuildReport, build_index  # noqa: E402
 
 MSDOCS = ROOT.parent / "shared" / "eval" / "msdocs" / "corpus"
@@ -50,16 +49,12 @@ def seed_cache(cache: Path, sources: list[Path]) -> None:
     """Copy vectors from other caches into a new bench cache (same table; rows are keyed by model and text)."""
     if cache.exists():
         return
-    EmbeddingCache(cache, "").close()  # creates the table
-    conn = sqlite3.connect(cache)
+    target = EmbeddingCache(cache, "")
     for source in sources:
         if source.is_file():
-            conn.execute("ATTACH DATABASE ? AS src", (f"file:{source}?mode=ro",))
-            conn.execute("INSERT OR IGNORE INTO vectors SELECT model, key, vector FROM src.vectors")
-            conn.commit()
-            conn.execute("DETACH DATABASE src")
+            target.copy_from(source)
             print(f"seeded {cache.name} from {source}")
-    conn.close()
+    target.close()
 
 
 def share_cached(corpus: Path, cache: Path, embedder: Embedder, max_bytes: int, sample: int = 30) -> float:
@@ -146,15 +141,14 @@ def main() -> None:
 
     seed_cache(args.cache, args.seed_cache)
     settings = load_settings(ROOT)
-    embedder = settings.embedder()
+    embedder = load_embedder(settings)
     embedder.encode(["warm-up"])
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         copied, generated = make_bench_corpus(tmp / "articles", args.articles, args.cache, settings, embedder,
                                               args.msdocs, args.embed_msdocs)
         print(f"corpus: {copied} msdocs + {generated} generated articles")
-        settings = Settings(articles=tmp / "articles", index=tmp / "index", model=settings.model,
-                            embedding_cache=args.cache)
+        settings = settings.with_(articles=tmp / "articles", index=tmp / "index", embedding_cache=args.cache)
         print(f"initial full build:  {describe(build_index(settings, embedder, progress=False))}")
         print(f"nothing changed:     {describe(build_index(settings, embedder, progress=False))}")
         edited = edit_one(tmp / "articles")

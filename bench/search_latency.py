@@ -46,11 +46,12 @@ def build_index(articles: Path, index: Path, cache: Path | None = None) -> float
     """Build (or update) the index, sharing an embedding cache when given; returns wall seconds."""
     sys.path.insert(0, str(ROOT))
     from kb.config import load_settings
+    from kb.embedding import load_embedder
     from kb.indexer import build_index as build
 
     settings = load_settings(ROOT).with_(articles=articles, index=index, embedding_cache=cache)
     start = time.perf_counter()
-    build(settings, settings.embedder(), progress=False)
+    build(settings, load_embedder(settings), progress=False)
     return time.perf_counter() - start
 
 
@@ -129,9 +130,10 @@ def prepare_articles(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path | 
         return args.articles, None
     from incremental import CACHE, make_bench_corpus
     from kb.config import load_settings
+    from kb.embedding import load_embedder
 
     settings = load_settings(ROOT)
-    copied, generated = make_bench_corpus(tmp / "articles", args.generate, CACHE, settings, settings.embedder())
+    copied, generated = make_bench_corpus(tmp / "articles", args.generate, CACHE, settings, load_embedder(settings))
     print(f"corpus: {copied} msdocs + {generated} generated articles")
     return tmp / "articles", CACHE
 

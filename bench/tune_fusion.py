@@ -1,4 +1,4 @@
-"""Choose the hybrid fusion method and weights by measurement (what `Weights` defaults come from).
+"""Choose the hybrid fusion method and weights by measurement (what the `SearchSettings` defaults come from).
 
     python bench/tune_fusion.py            # articles/ dev set, and ../shared/eval/msdocs when present
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from dataclasses import replace
 from pathlib import Path
 
-from kb.config import load_settings
+from kb.config import SearchSettings, load_settings
+from kb.embedding import load_embedder
 from kb.evaluation import evaluate, index_corpus, load_queries
-from kb.search import Searcher, Weights
+from kb.search import Searcher
 
 ROOT = Path(__file__).resolve().parent.parent
 MSDOCS = ROOT.parent / "shared" / "eval" / "msdocs"
@@ -33,11 +33,11 @@ def query_sets(settings, embedder) -> list[tuple[str, Searcher, list]]:
     return sets
 
 
-def grid() -> list[Weights]:
-    base = Weights()
-    rrf = [replace(base, fusion="rrf", rrf_k=k, dense=d, document_fields=f)
+def grid() -> list[SearchSettings]:
+    base = SearchSettings()
+    rrf = [base.model_copy(update=dict(fusion="rrf", rrf_k=k, dense=d, document_fields=f))
            for k, d, f in itertools.product((20, 60, 100), (1.0, 1.2, 1.5), ((3.0, 2.0, 1.0), (5.0, 3.0, 1.0)))]
-    score = [replace(base, fusion="score", dense=d, lexical=round(1 - d, 2), document_fields=f)
+    score = [base.model_copy(update=dict(fusion="score", dense=d, lexical=round(1 - d, 2), document_fields=f))
              for d, f in itertools.product((0.5, 0.6, 0.7), ((3.0, 2.0, 1.0), (5.0, 3.0, 1.0)))]
     return rrf + score
 
@@ -45,7 +45,7 @@ def grid() -> list[Weights]:
 def main() -> None:
     argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     settings = load_settings()
-    embedder = settings.embedder()
+    embedder = load_embedder(settings)
     sets = query_sets(settings, embedder)
     names = [n for n, _, _ in sets]
     print(f"{'setting':<44}" + "".join(f"{n:>17}" for n in names))
@@ -55,8 +55,7 @@ def main() -> None:
     for weights in grid():
         row = []
         for _, searcher, queries in sets:
-            searcher.weights = weights
-            row.append(evaluate(searcher, queries, ("hybrid",))["hybrid"]["mrr@10"])
+            row.append(evaluate(searcher.with_weights(weights), queries, ("hybrid",))["hybrid"]["mrr@10"])
         label = (f"rrf k={weights.rrf_k} dense={weights.dense} fields={weights.document_fields}" if weights.fusion == "rrf"
                  else f"score dense={weights.dense} lexical={weights.lexical} fields={weights.document_fields}")
         print(f"{label:<44}" + "".join(f"{v:>17.3f}" for v in row), flush=True)

@@ -1,27 +1,36 @@
-"""casebook core: documents -> passages -> vectors and rows -> ranked results.
+"""casebook core: files -> documents -> passages -> vectors and rows -> retrieval -> fusion -> results.
 
     >>> import kb
-    >>> kb.search("backup server uses ten times more CPU on ReFS", k=3)
+    >>> searcher = kb.open_searcher()          # the published index of the current directory's config
+    >>> searcher.search("backup server uses ten times more CPU on ReFS", k=3)
+
+Importing `kb` loads nothing heavy and changes nothing in the process; the names below are imported
+on first use.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from kb.config import Settings, load_settings
-from kb.search import Filters, Hit, Searcher
+if TYPE_CHECKING:
+    from kb.catalog import Filters
+    from kb.config import Settings, load_settings
+    from kb.results import Hit
+    from kb.search import Searcher, open_searcher
 
-__all__ = ["Filters", "Hit", "Searcher", "Settings", "load_settings", "open_searcher", "search"]
+_EXPORTS = {
+    "Filters": "kb.catalog",
+    "Hit": "kb.results",
+    "Searcher": "kb.search",
+    "Settings": "kb.config",
+    "load_settings": "kb.config",
+    "open_searcher": "kb.search",
+}
+__all__ = ["Filters", "Hit", "Searcher", "Settings", "load_settings", "open_searcher"]
 
 
-@lru_cache(maxsize=4)
-def open_searcher(settings: Settings | None = None) -> Searcher:
-    """A Searcher over the published index for `settings` (default: current directory's config)."""
-
-    settings = settings or load_settings()
-    return Searcher.open(settings.index, settings.embedder())
-
-
-def search(query: str, k: int = 10, filters: Filters | None = None, settings: Settings | None = None) -> list[Hit]:
-    """Ranked documents for a symptom: best passage per document, snippet with highlights, score."""
-    return open_searcher(settings).search(query, k=k, filters=filters)
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'kb' has no attribute {name!r}")

@@ -8,6 +8,7 @@ everything pending, and hands each thread its vector; a thread that arrives mean
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,3 +64,28 @@ class BatchingEncoder:
                 slot.error = exc
         for slot in batch:
             slot.done = True
+
+
+class QueryEncoder:
+    """Query text -> unit vector: memoised (engineers repeat searches), concurrent calls batched, and
+    one model call at a time (concurrent calls would only compete for the same cores)."""
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], memo: int = 4096):
+        self._encode = encode
+        self._lock = threading.Lock()
+        self._one = BatchingEncoder(self.encode_many)
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memo_size = memo
+
+    def encode_many(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return self._encode(texts)
+
+    def __call__(self, text: str) -> np.ndarray:
+        cached = self._memo.get(text)
+        if cached is None:
+            cached = self._one(text)
+            self._memo[text] = cached
+            if len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
+        return cached

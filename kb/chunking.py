@@ -45,6 +45,11 @@ class Passage:
     def heading(self) -> str:
         return " > ".join(self.headings)
 
+    @property
+    def section(self) -> str:
+        """The top-level heading the passage sits under ('' before the first heading)."""
+        return self.headings[0] if self.headings else ""
+
     def embedding_input(self, title: str) -> str:
         """What the model sees: title and heading path give a bare paragraph its topic."""
         context = " > ".join((title, *self.headings))

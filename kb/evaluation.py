@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +55,7 @@ def corpus_hash(corpus: Path) -> str:
 def corpus_settings(settings: Settings, corpus: Path) -> Settings:
     """Settings of the cached evaluation index of `corpus`."""
     index = settings.index / "eval" / f"{corpus.resolve().name}-{corpus_hash(corpus)}"
-    cache = settings.embedding_cache or settings.index / "embeddings.sqlite"
-    return settings.with_(articles=corpus, index=index, embedding_cache=cache)
+    return settings.with_(articles=corpus, index=index, embedding_cache=settings.cache_db)
 
 
 def index_corpus(settings: Settings, corpus: Path, embedder: Embedder, progress: bool = True) -> Settings:
@@ -67,12 +67,8 @@ def index_corpus(settings: Settings, corpus: Path, embedder: Embedder, progress:
 
 def evaluate(searcher: Searcher, queries: list[EvalQuery], modes: tuple[str, ...] = MODES, k: int = 10) -> dict[str, dict[str, float]]:
     """Metric values per mode."""
-    import warnings
-
     from ranx import Qrels, Run
     from ranx import evaluate as ranx_evaluate
-
-    warnings.filterwarnings("ignore", message="unsafe cast", module="ranx")  # numba noise on uint64 ids
 
     qrels = Qrels.from_dict({q.id: {d: 1 for d in q.relevant} for q in queries})
     results = {}
@@ -82,6 +78,8 @@ def evaluate(searcher: Searcher, queries: list[EvalQuery], modes: tuple[str, ...
             ranked = searcher.rank(q.query, k=k, mode=mode)
             # scores from ranks, so ranx keeps our order exactly (fused scores can tie)
             run[q.id] = {r.doc_id: float(k - i) for i, r in enumerate(ranked)} or {"-": 0.0}
-        scores = ranx_evaluate(qrels, Run.from_dict(run), list(METRICS), make_comparable=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="unsafe cast")  # numba noise on uint64 ids
+            scores = ranx_evaluate(qrels, Run.from_dict(run), list(METRICS), make_comparable=True)
         results[mode] = {m: float(scores[m]) for m in METRICS}
     return results

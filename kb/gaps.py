@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kb.highlight import query_terms
+from kb.query import parse_query
 
 DEFAULT_THRESHOLD = 0.45
 """Cosine similarity under which the best result is not an answer (all-MiniLM-L6-v2 scale; see README)."""
@@ -31,7 +31,7 @@ def find_gaps(rows: list[tuple[str, str, int, float | None]], threshold: float =
     for at, query, results, top in rows:
         if results and top is not None and top >= threshold:
             continue
-        words = set(query_terms(query))
+        words = set(parse_query(query).folded_words)
         gap = next((g for w, g in groups if _similar(words, w)), None)
         if gap is None:
             gap = Gap(query=query)

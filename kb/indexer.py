@@ -21,17 +21,11 @@ from kb.chunking import CHUNKING_VERSION, Passage, chunk_document
 from kb.config import Settings
 from kb.documents import Document, DocumentError, discover, load_document, read_source
 from kb.embedding import Embedder
-from kb.embedding_cache import EmbeddingCache
-from kb.layout import DB_FILE, MANIFEST_FILE, VECTORS_FILE, IndexLayout, read_manifest
-from kb.store import SCHEMA_VERSION, Store
+from kb.layout import DB_FILE, MANIFEST_FILE, VECTORS_FILE, IndexLayout, check_model, read_manifest
+from kb.store.embeddings import EmbeddingCache
+from kb.store.index_db import SCHEMA_VERSION, Store
 from kb.validation import check_document
 from kb.vectors import VectorIndex
-
-GROUP_PASSAGES = 20_000  # passages chunked, embedded and stored together: bounds a large build's memory
-
-
-class ModelMismatch(RuntimeError):
-    """The existing index was embedded with another model; vectors of two models must never mix."""
 
 
 @dataclass
@@ -53,19 +47,10 @@ class BuildReport:
         return bool(self.added or self.updated or self.deleted)
 
 
-def check_model(manifest: dict, embedder: Embedder) -> None:
-    """Refuse to combine vectors of different models."""
-    if manifest.get("model") != embedder.model_id:
-        raise ModelMismatch(
-            f"the index was built with model {manifest.get('model')!r} but {embedder.model_id!r} is configured; "
-            "vectors of two models cannot be mixed: rebuild with `kb index --full`"
-        )
-
-
 def build_index(settings: Settings, embedder: Embedder, full: bool = False, progress: bool = True) -> BuildReport:
     """Bring the index in `settings.index` up to date with `settings.articles`."""
     started = time.perf_counter()
-    layout = IndexLayout(settings.index, settings.embedding_cache)
+    layout = IndexLayout(settings.index, settings.cache_db)
     if not settings.articles.is_dir():
         raise FileNotFoundError(f"articles folder {settings.articles} does not exist")
     with layout.lock():
@@ -81,7 +66,7 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
     previous = None if full else layout.current()
     if previous is not None:
         manifest = read_manifest(previous)
-        check_model(manifest, embedder)
+        check_model(manifest, embedder.model_id)
         if (manifest.get("format"), manifest.get("chunking")) != (SCHEMA_VERSION, CHUNKING_VERSION):
             previous = None  # older layout or chunking: rebuild (embeddings still come from the cache)
     partial = layout.new_build()
@@ -93,18 +78,18 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
         if not report.changed and previous is not None:
             shutil.rmtree(partial, ignore_errors=True)
             report.build = previous
-            report.passages = store.conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+            report.passages = store.count_passages()
             return report
         vectors = VectorIndex.load(previous / VECTORS_FILE) if previous is not None else VectorIndex.empty(embedder.dimension)
-        _apply_changes(store, vectors, changed, report, layout, embedder, progress)
-        vectors = vectors.resized()  # exact search up to FLAT_LIMIT vectors, IVF-SQ8 above (kb/vectors.py)
+        _apply_changes(store, vectors, changed, report, layout, embedder, settings.vectors.group_passages, progress)
+        vectors = vectors.resized(settings.vectors.flat_limit)  # exact search up to the limit, IVF-SQ8 above
         report.passages = len(vectors)
         manifest = {
             "format": SCHEMA_VERSION,
             "chunking": CHUNKING_VERSION,
             "model": embedder.model_id,
             "dimension": embedder.dimension,
-            "documents": store.conn.execute("SELECT count(*) FROM documents").fetchone()[0],
+            "documents": store.count_documents(),
             "passages": len(vectors),
             "vectors": vectors.kind,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -149,7 +134,7 @@ def _collect_changes(settings: Settings, store: Store, report: BuildReport) -> d
 
 
 def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Document | None], report: BuildReport,
-                   layout: IndexLayout, embedder: Embedder, progress: bool) -> None:
+                   layout: IndexLayout, embedder: Embedder, group_passages: int, progress: bool) -> None:
     """Replace the rows and vectors of every changed document, a group of documents at a time, so a
     large first build never holds every passage and vector in memory at once."""
     for doc_id in changed:
@@ -164,7 +149,7 @@ def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Docume
                 report.embedded += count
                 bar.set_postfix(embedded=report.embedded)
 
-            for group in _groups(docs, embedder):
+            for group in _groups(docs, embedder, group_passages):
                 inputs = [p.embedding_input(d.title) for d, ps in group for p in ps]
                 matrix, _ = cache.embed(inputs, embedder.encode, on_batch=embedded)
                 row = 0
@@ -179,15 +164,15 @@ def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Docume
         cache.close()
 
 
-def _groups(docs: list[Document], embedder: Embedder) -> Iterator[list[tuple[Document, list[Passage]]]]:
-    """Documents with their passages, in groups of about GROUP_PASSAGES passages."""
+def _groups(docs: list[Document], embedder: Embedder, group_passages: int) -> Iterator[list[tuple[Document, list[Passage]]]]:
+    """Documents with their passages, in groups of about `group_passages` passages."""
     group: list[tuple[Document, list[Passage]]] = []
     size = 0
     for doc in docs:
         passages = chunk_document(doc, embedder.count_tokens, embedder.max_tokens)
         group.append((doc, passages))
         size += len(passages)
-        if size >= GROUP_PASSAGES:
+        if size >= group_passages:
             yield group
             group, size = [], 0
     if group:

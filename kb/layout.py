@@ -29,6 +29,14 @@ class IndexMissing(FileNotFoundError):
     """No built index where one is expected."""
 
 
+class IndexUnusable(RuntimeError):
+    """The published index cannot be used as it is."""
+
+
+class ModelMismatch(RuntimeError):
+    """The existing index was embedded with another model; vectors of two models must never mix."""
+
+
 class IndexLayout:
     """Paths and publishing inside one index folder."""
 
@@ -108,6 +116,15 @@ class IndexLayout:
 
 def read_manifest(build: Path) -> dict:
     return json.loads((build / MANIFEST_FILE).read_text(encoding="utf-8"))
+
+
+def check_model(manifest: dict, model_id: str) -> None:
+    """Refuse to combine vectors of different models."""
+    if manifest.get("model") != model_id:
+        raise ModelMismatch(
+            f"the index was built with model {manifest.get('model')!r} but {model_id!r} is configured; "
+            "vectors of two models cannot be mixed: rebuild with `kb index --full`"
+        )
 
 
 def _fsync(path: Path) -> None:

@@ -11,9 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+from kb.config import SearchSettings
 from kb.embedding import Embedder
-from kb.layout import IndexLayout
-from kb.search import IndexUnusable, Searcher, Weights
+from kb.layout import IndexLayout, IndexUnusable
+from kb.search import Searcher
 
 log = logging.getLogger("kb.live")
 
@@ -21,7 +22,7 @@ log = logging.getLogger("kb.live")
 class LiveIndex:
     """Holds the current Searcher; `get()` is cheap and checks the pointer at most every `interval` s."""
 
-    def __init__(self, layout: IndexLayout, embedder: Embedder, weights: Weights = Weights(), interval: float = 1.0):
+    def __init__(self, layout: IndexLayout, embedder: Embedder, weights: SearchSettings = SearchSettings(), interval: float = 1.0):
         self.layout = layout
         self.embedder = embedder
         self.weights = weights
@@ -30,7 +31,7 @@ class LiveIndex:
         self._checked = time.monotonic()
         self._failed: Path | None = None
         self.searcher = self._load_first_good(layout.require_current())
-        self.searcher.embed_query("warm up")  # load the model now, not on the first user's request
+        self.searcher.encode_query("warm up")  # load the model now, not on the first user's request
 
     def _load_first_good(self, current: Path) -> Searcher:
         """The current build, or when it cannot be loaded the newest older build that can (said loudly)."""

@@ -1,155 +1,48 @@
-"""Vectors and rows -> results: hybrid (dense + BM25) retrieval of documents for a symptom.
+"""The search façade: one loaded index build answering queries, composed of the layers below.
 
-Dense retrieval ranks passages by cosine similarity; a document counts with its best passage.
-Lexical retrieval ranks whole documents by BM25 with title and keyword fields weighted up
-(symptoms, error codes, tags, product). The two document lists are fused by a weighted sum of
-scores, each list scaled by its best score (0.6 x cosine + 0.4 x BM25/best BM25); reciprocal rank
-fusion is the alternative (`Weights.fusion = "rrf"`). The score fusion won on all three evaluation
-sets (bench/tune_fusion.py; README, "Search quality"). Only for the documents shown is a passage
-chosen: within each, the one with the best reciprocal rank over similarity and BM25.
+    query -> kb.query.parse_query -> kb.retrieval (dense, lexical) -> kb.fusion -> kb.results
+
+A search ranks documents once: the same ranking gives the k results and the facet counts (with
+filters set, the results are ranked again within the filter). The passage shown for a document is
+chosen only for the k shown: within the document, the best reciprocal rank over its similarity to
+the query and its BM25 for the query words.
 """
 
 from __future__ import annotations
 
-import json
+import copy
 import sqlite3
-import threading
 import time
-from collections import Counter, OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from kb.batching import BatchingEncoder
+from kb.batching import QueryEncoder
+from kb.catalog import FACET_FIELDS, Catalog, Filters
 from kb.chunking import split_text
 from kb.codes import extract_codes
-from kb.embedding import Embedder
-from kb.highlight import Snippet, fold, make_snippet, matched_spans, query_terms
-from kb.indexer import ModelMismatch, check_model
-from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, read_manifest
-from kb.query import ParsedQuery, fts_any, fts_phrase, parse_query
-from kb.store import SCHEMA_VERSION, connect, document_token
+from kb.config import SearchSettings, Settings
+from kb.embedding import Embedder, load_embedder
+from kb.fusion import reciprocal_rank_fusion, rank_within, score_fusion
+from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
+from kb.query import ParsedQuery, of_words, parse_query
+from kb.results import RESOLUTION_SECTION, Hit, IndexStats, Ranked, Related, count_facets, make_hit
+from kb.retrieval import DenseRetriever, LexicalRetriever, unit
+from kb.store.index_db import SCHEMA_VERSION, IndexReader, StoredDocument
 from kb.vectors import VectorIndex
 
 MODES = ("hybrid", "dense", "lexical")
-CASE_FIELDS = ("status", "product", "version", "symptoms", "error_codes", "root_cause", "resolution")
-FACET_FIELDS = ("type", "language", "tags", "product", "status")
-SIMILAR_PIECES = 8  # a ticket is embedded in at most this many model-sized pieces
-CODE_BOOST = 1.5  # in `similar`, exact error-code matches weigh 1.5 times the lexical weight of a search
-QUERY_MEMO = 4096  # query vectors kept in memory (1.5 KiB each with a 384-dimension model)
-
-
-class IndexUnusable(RuntimeError):
-    """The published index cannot be used as it is."""
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrict results to documents with these properties (None / empty = any)."""
-
-    type: str | None = None
-    tags: tuple[str, ...] = ()
-    language: str | None = None
-    product: str | None = None
-    status: str | None = None
-
-    def accepts(self, doc: "DocInfo", skip: str | None = None) -> bool:
-        """Whether `doc` passes every filter except the `skip` field (used for facet counts)."""
-        return all(
-            name == skip or ok
-            for name, ok in (
-                ("type", self.type is None or doc.type == self.type),
-                ("tags", all(t in doc.tags for t in self.tags)),
-                ("language", self.language is None or doc.language == self.language),
-                ("product", self.product is None or fold(doc.product) == fold(self.product)),
-                ("status", self.status is None or doc.status == self.status),
-            )
-        )
-
-    @property
-    def empty(self) -> bool:
-        return self == Filters()
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Fusion and field weights, chosen by measurement with `kb eval` (see README)."""
-
-    fusion: str = "score"
-    rrf_k: int = 60
-    dense: float = 0.6
-    lexical: float = 0.4
-    depth: int = 100
-    scale_dense: bool = True  # score fusion: divide cosines by the best one, like BM25 scores
-    document_fields: tuple[float, float, float] = (5.0, 3.0, 1.0)  # BM25 weights: title, keywords, body
-    passage_fields: tuple[float, float] = (1.5, 1.0)  # BM25 weights: heading, text (picks the passage to show)
-    facet_depth: int = 50
-
-
-@dataclass(frozen=True)
-class DocInfo:
-    id: str
-    title: str
-    type: str
-    language: str
-    tags: tuple[str, ...]
-    meta: dict
-
-    @property
-    def product(self) -> str:
-        return str(self.meta.get("product") or "")
-
-    @property
-    def status(self) -> str:
-        return str(self.meta.get("status") or "")
-
-    def facet_values(self, name: str) -> tuple[str, ...]:
-        value = self.tags if name == "tags" else (getattr(self, name) or "",)
-        return tuple(v for v in value if v)
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """A document's place in a result list, before its snippet is made."""
-
-    doc_id: str
-    score: float
-    ranks: dict
-    passage_id: int | None = None  # the passage to show: chosen only for documents that are shown
-    similarity: float | None = None  # cosine of that passage and the query
-
-
-@dataclass
-class Hit:
-    """One ranked document with the passage that matched best."""
-
-    id: str
-    title: str
-    type: str
-    language: str
-    tags: list[str]
-    score: float
-    similarity: float
-    heading: str
-    line: int
-    snippet: Snippet
-    case: dict = field(default_factory=dict)
-    dense_rank: int | None = None
-    lexical_rank: int | None = None
 
 
 class Searcher:
     """A loaded index answering queries from memory; safe to share between threads."""
 
-    def __init__(self, build: Path, embedder: Embedder, weights: Weights = Weights()):
+    def __init__(self, build: Path, embedder: Embedder, weights: SearchSettings = SearchSettings()):
         self.build = build
         self.embedder = embedder
         self.weights = weights
-        self._local = threading.local()
-        self._encode_lock = threading.Lock()
-        self._encode_one = BatchingEncoder(self._encode)
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.encode_query = QueryEncoder(embedder.encode, weights.query_memo)
         try:
             self._load()
         except (IndexUnusable, ModelMismatch):
@@ -160,160 +53,68 @@ class Searcher:
 
     def _load(self) -> None:
         """Read the manifest, vectors and document table into memory, checking they belong together."""
-        build = self.build
-        self.manifest = read_manifest(build)
+        self.manifest = read_manifest(self.build)
         if self.manifest.get("format") != SCHEMA_VERSION:
-            raise IndexUnusable(f"index {build} has format {self.manifest.get('format')}, this version reads {SCHEMA_VERSION}: run `kb index`")
-        check_model(self.manifest, self.embedder)
-        self.vectors = VectorIndex.load(build / VECTORS_FILE)
-        rows = self.db.execute("SELECT rowid, id, title, type, language, tags, meta FROM documents").fetchall()
-        self.docs = {
-            r["id"]: DocInfo(r["id"], r["title"], r["type"], r["language"], tuple(json.loads(r["tags"])), json.loads(r["meta"]))
-            for r in rows
-        }
-        self.rowid_doc = {r["rowid"]: r["id"] for r in rows}
-        self.doc_rowid = {doc: rowid for rowid, doc in self.rowid_doc.items()}
-        self.passage_doc: dict[int, str] = dict(self.db.execute("SELECT id, doc_id FROM passages").fetchall())
-        self.doc_passages: dict[str, list[int]] = {}
-        for pid, doc in self.passage_doc.items():
-            self.doc_passages.setdefault(doc, []).append(pid)
-        if len(self.passage_doc) != len(self.vectors):
-            raise IndexUnusable(f"index {build} is inconsistent: {len(self.passage_doc)} passages, {len(self.vectors)} vectors; run `kb index --full`")
+            raise IndexUnusable(f"index {self.build} has format {self.manifest.get('format')}, "
+                                f"this version reads {SCHEMA_VERSION}: run `kb index`")
+        check_model(self.manifest, self.embedder.model_id)
+        self.vectors = VectorIndex.load(self.build / VECTORS_FILE)
+        self.reader = IndexReader(self.build / DB_FILE)
+        self.catalog = Catalog.load(self.reader)
+        if len(self.catalog.passage_doc) != len(self.vectors):
+            raise IndexUnusable(f"index {self.build} is inconsistent: {len(self.catalog.passage_doc)} passages, "
+                                f"{len(self.vectors)} vectors; run `kb index --full`")
+        self.dense = DenseRetriever(self.vectors, self.catalog, self.encode_query)
+        self.lexical = LexicalRetriever(self.reader, self.catalog, self.weights.document_fields, self.weights.passage_fields)
 
     @classmethod
-    def open(cls, index_dir: Path, embedder: Embedder, weights: Weights = Weights()) -> "Searcher":
+    def open(cls, index_dir: Path, embedder: Embedder, weights: SearchSettings = SearchSettings()) -> "Searcher":
         return cls(IndexLayout(index_dir).require_current(), embedder, weights)
 
-    @property
-    def db(self):
-        """A read-only connection per thread (sqlite3 connections are not shared across threads)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = connect(self.build / DB_FILE, readonly=True)
-        return conn
-
-    # -- retrievers ------------------------------------------------------------------------
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        """One model call at a time: concurrent calls would only compete for the same cores."""
-        with self._encode_lock:
-            return self.embedder.encode(texts)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """Query vectors, memoised: engineers repeat the same searches."""
-        cached = self._query_cache.get(text)
-        if cached is None:
-            cached = self._encode_one(text)
-            self._query_cache[text] = cached
-            if len(self._query_cache) > QUERY_MEMO:
-                self._query_cache.popitem(last=False)
-        return cached
-
-    def dense(self, vector: np.ndarray, depth: int, allowed: set[str] | None) -> list[tuple[int, float]]:
-        """(passage id, cosine) best first, restricted to passages of `allowed` documents."""
-        ids = None if allowed is None else [p for d in allowed for p in self.doc_passages.get(d, ())]
-        return self.vectors.search(vector, depth, ids)
-
-    def lexical_passages(self, q: ParsedQuery, doc_ids: list[str]) -> dict[int, float]:
-        """BM25 of the passages of `doc_ids` that contain query words.
-
-        The `document` column limits the match to those documents' passages, which costs a
-        twentieth of ranking every passage in the table (0.9 against 18 ms at 43k passages).
-        """
-        if not q.words or not doc_ids:
-            return {}
-        w = self.weights.passage_fields
-        documents = " OR ".join(document_token(self.doc_rowid[d]) for d in doc_ids)
-        expression = f"{{heading text}} : ({fts_any(q.words)}) AND document : ({documents})"
-        rows = self.db.execute(f"SELECT rowid, bm25(passages_fts, {w[0]}, {w[1]}, 0) FROM passages_fts "
-                               "WHERE passages_fts MATCH ?", (expression,))
-        return {int(r[0]): -float(r[1]) for r in rows}
-
-    def lexical_documents(self, q: ParsedQuery, depth: int, allowed: set[str] | None) -> list[tuple[str, float]]:
-        """(document id, BM25) best first; with `allowed`, ten times `depth` are read so enough remain."""
-        expression = fts_any(q.words)
-        if not expression:
-            return []
-        w = self.weights.document_fields
-        rows = self.db.execute(
-            f"SELECT rowid, bm25(documents_fts, {w[0]}, {w[1]}, {w[2]}) AS s FROM documents_fts "
-            "WHERE documents_fts MATCH ? ORDER BY s LIMIT ?", (expression, depth * 10 if allowed is not None else depth),
-        )
-        hits = [(self.rowid_doc[int(r[0])], -float(r[1])) for r in rows]
-        return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
-
-    def _filtered(self, allowed: set[str] | None, filters: Filters) -> set[str] | None:
-        """The documents of `allowed` (None: all) that pass `filters` (None when nothing restricts)."""
-        if filters.empty:
-            return allowed
-        return {d for d in (allowed if allowed is not None else self.docs) if filters.accepts(self.docs[d])}
-
-    def with_phrases(self, phrases: tuple[str, ...]) -> set[str] | None:
-        """Documents containing every required phrase (None when there are none)."""
-        allowed: set[str] | None = None
-        for phrase in phrases:
-            rows = self.db.execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?", (fts_phrase(phrase),))
-            docs = {self.rowid_doc[r[0]] for r in rows}
-            allowed = docs if allowed is None else allowed & docs
-        return allowed
+    def with_weights(self, weights: SearchSettings) -> "Searcher":
+        """The same loaded index ranking with other weights (fusion tuning)."""
+        other = copy.copy(self)
+        other.weights = weights
+        other.lexical = LexicalRetriever(self.reader, self.catalog, weights.document_fields, weights.passage_fields)
+        return other
 
     # -- ranking ---------------------------------------------------------------------------
 
-    def rank(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Ranked]:
+    def rank(self, query: str | ParsedQuery, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Ranked]:
         """The `k` best documents for `query`, best first, without snippets (what `kb eval` scores)."""
-        filters = filters or Filters()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        q = parse_query(query)
-        if not q.text:
+        q = parse_query(query) if isinstance(query, str) else query
+        if q.empty:
             return []
-        return self._ranked(q, max(self.weights.depth, k), self._filtered(self.with_phrases(q.phrases), filters), mode)[:k]
+        allowed = self.catalog.filtered(self.lexical.with_phrases(q.phrases), filters or Filters())
+        return self._ranked(q, max(self.weights.depth, k), allowed, mode)[:k]
 
     def _ranked(self, q: ParsedQuery, depth: int, allowed: set[str] | None, mode: str) -> list[Ranked]:
         if allowed is not None and not allowed:
             return []
-        dense = self.dense(self.embed_query(q.text), depth, allowed) if mode != "lexical" else []
-        documents = self.lexical_documents(q, depth, allowed) if mode != "dense" else []
-        return self._fuse(dense, documents, mode)
+        dense = self.dense.rank(q, depth, allowed) if mode != "lexical" else []
+        lexical = self.lexical.rank(q, depth, allowed) if mode != "dense" else []
+        return self._fuse(dense, lexical, mode)
 
-    def _fuse(self, dense, documents, mode: str, lexical_weight: float | None = None) -> list[Ranked]:
-        """Fuse the dense (passage) and lexical (document) rankings into one document ranking."""
+    def _fuse(self, dense, lexical, mode: str, lexical_weight: float | None = None) -> list[Ranked]:
+        """Fuse the dense and lexical document rankings as the settings say."""
         w = self.weights
-        dense_docs = _best_per_document(dense, self.passage_doc)
-        lexical_weight = w.lexical if lexical_weight is None else lexical_weight
-        lists = [("dense", w.dense if mode != "lexical" else 0.0, dense_docs),
-                 ("lexical", lexical_weight if mode != "dense" else 0.0, documents)]
-        ranks: dict[str, dict[str, int]] = {}
-        scores: dict[str, float] = {}
-        for name, weight, ranking in lists:
-            top = ranking[0][1] if ranking else 1.0
-            for rank, (doc, score) in enumerate(ranking, start=1):
-                ranks.setdefault(doc, {})[name] = rank
-                if w.fusion == "rrf":
-                    contribution = weight / (w.rrf_k + rank)
-                elif name == "dense" and not w.scale_dense:  # cosine is already on an absolute 0..1 scale
-                    contribution = weight * max(score, 0.0)
-                else:  # scaled to the best of its list: BM25 has no absolute scale
-                    contribution = weight * (score / top if top > 0 else 0.0)
-                scores[doc] = scores.get(doc, 0.0) + contribution
-        order = sorted(scores, key=lambda d: (-scores[d], d))
-        return [Ranked(d, scores[d], ranks[d]) for d in order]
+        lists = {"dense": (w.dense if mode != "lexical" else 0.0, dense),
+                 "lexical": ((w.lexical if lexical_weight is None else lexical_weight) if mode != "dense" else 0.0, lexical)}
+        if w.fusion == "rrf":
+            fused = reciprocal_rank_fusion(lists, w.rrf_k)
+        else:
+            fused = score_fusion(lists, scaled=None if w.scale_dense else ("lexical",))
+        return [Ranked(f.key, f.score, dict(f.ranks)) for f in fused]
 
     def with_passages(self, q: ParsedQuery, vector: np.ndarray, ranked: list[Ranked]) -> list[Ranked]:
-        """Each document with the passage to show: within the document, the best reciprocal rank
-        fusion of similarity to the query vector and BM25 of the query words (ties: earlier passage)."""
-        lexical = self.lexical_passages(q, [r.doc_id for r in ranked])
-        ids = [p for r in ranked for p in self.doc_passages[r.doc_id]]
-        similarity = dict(zip(ids, (self.vectors.vectors(ids) @ vector).tolist()))
+        """Each document with the passage to show (see `kb.fusion.rank_within`) and its similarity."""
+        lexical = self.lexical.passages(q, [r.doc_id for r in ranked])
+        similarity = self.dense.similarities(vector, self.catalog.passages_of(r.doc_id for r in ranked))
         chosen = []
         for r in ranked:
-            passages = self.doc_passages[r.doc_id]
-            fused = dict.fromkeys(passages, 0.0)
-            for scores in (similarity, lexical):
-                order = sorted((p for p in passages if p in scores), key=lambda p: -scores[p])
-                for rank, p in enumerate(order, start=1):
-                    fused[p] += 1.0 / (self.weights.rrf_k + rank)
-            best = max(passages, key=fused.__getitem__)
+            best = rank_within(self.catalog.doc_passages[r.doc_id], (similarity, lexical), self.weights.rrf_k)
             chosen.append(replace(r, passage_id=best, similarity=similarity[best]))
         return chosen
 
@@ -321,7 +122,9 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
         """The `k` best documents for `query`, best first, each with its best passage as a snippet."""
-        return self._hits(query, parse_query(query), self.rank(query, k, filters, mode))
+        q = parse_query(query)
+        ranked = self.rank(q, k, filters, mode)
+        return self._hits(q, self.encode_query(q.text), ranked) if ranked else []
 
     def search_with_facets(self, query: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Hit], dict]:
         """`search` and `facets` together, as the page and the API need them.
@@ -330,17 +133,18 @@ class Searcher:
         """
         filters = filters or Filters()
         q = parse_query(query)
-        if not q.text:
+        if q.empty:
             return [], {name: [] for name in FACET_FIELDS}
         depth = max(self.weights.depth, k)
-        phrases = self.with_phrases(q.phrases)
+        phrases = self.lexical.with_phrases(q.phrases)
         candidates = self._ranked(q, depth, phrases, "hybrid")
-        ranked = candidates if filters.empty else self._ranked(q, depth, self._filtered(phrases, filters), "hybrid")
-        return self._hits(query, q, ranked[:k]), self._count_facets(candidates, filters)
+        ranked = candidates if filters.empty else self._ranked(q, depth, self.catalog.filtered(phrases, filters), "hybrid")
+        facets = count_facets([self.catalog.docs[r.doc_id] for r in candidates[: self.weights.facet_depth]], filters)
+        return self._hits(q, self.encode_query(q.text), ranked[:k]), facets
 
-    def _hits(self, query: str, q: ParsedQuery, ranked: list[Ranked]) -> list[Hit]:
-        vector = self.embed_query(q.text)
-        return [self._hit(query, r) for r in self.with_passages(q, vector, ranked)]
+    def facets(self, query: str, filters: Filters | None = None) -> dict[str, list[tuple[str, int]]]:
+        """Counts per field value among the best `facet_depth` documents for the query."""
+        return self.search_with_facets(query, 1, filters)[1]
 
     def similar(self, text: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Hit], list[str]]:
         """Past cases and articles most like a whole ticket, and the error codes found in it.
@@ -349,108 +153,57 @@ class Searcher:
         found in it are matched exactly with BM25 and weigh more in the fusion than in a search,
         because a shared code is strong evidence of the same problem.
         """
-        filters = filters or Filters()
         codes = extract_codes(text)
-        allowed = self._filtered(None, filters)
-        pieces = split_text(text, self.embedder.count_tokens, self.embedder.max_tokens - 2)[:SIMILAR_PIECES] or [text]
-        vector = _unit(self._encode(pieces).mean(axis=0))
+        allowed = self.catalog.filtered(None, filters or Filters())
+        pieces = split_text(text, self.embedder.count_tokens, self.embedder.max_tokens - 2)[: self.weights.similar_pieces] or [text]
+        vector = unit(self.encode_query.encode_many(pieces).mean(axis=0))
         depth = max(self.weights.depth, k)
-        q = ParsedQuery(text=" ".join(codes), words=tuple(codes), phrases=())
-        dense = self.dense(vector, depth, allowed)
-        documents = self.lexical_documents(q, depth, allowed) if codes else []
-        ranked = self._fuse(dense, documents, "hybrid", lexical_weight=self.weights.lexical * CODE_BOOST)[:k]
-        snippet_query = " ".join(codes) or text[:200]
-        return [self._hit(snippet_query, r) for r in self.with_passages(q, vector, ranked)], codes
+        q = of_words(" ".join(codes), tuple(codes))
+        dense = self.dense.documents(vector, depth, allowed)
+        lexical = self.lexical.rank(q, depth, allowed) if codes else []
+        ranked = self._fuse(dense, lexical, "hybrid", lexical_weight=self.weights.lexical * self.weights.code_boost)[:k]
+        shown = q if codes else parse_query(text[:200])
+        return self._hits(shown, vector, ranked, passage_query=q), codes
 
-    def related(self, doc_id: str, k: int = 5) -> list[tuple[str, float]]:
-        """Nearest documents to `doc_id` by the mean of its passage vectors, with cosine similarity."""
-        own = self.doc_passages.get(doc_id)
-        if not own:
+    def _hits(self, q: ParsedQuery, vector: np.ndarray | None, ranked: list[Ranked],
+              passage_query: ParsedQuery | None = None) -> list[Hit]:
+        """Results for ranked documents: the passage is chosen with `passage_query` (default `q`),
+        the snippet and case summary are made for `q`."""
+        if not ranked:
             return []
-        vector = _unit(np.mean([self.vectors.vector(p) for p in own], axis=0))
-        hits = _best_per_document(self.dense(vector, self.weights.depth, None), self.passage_doc)
-        return [(d, round(s, 4)) for d, s in hits if d != doc_id][:k]
+        hits = []
+        for r in self.with_passages(passage_query or q, vector, ranked):
+            doc = self.catalog.docs[r.doc_id]
+            resolution = self.reader.first_passage_in_section(doc.id, RESOLUTION_SECTION) if doc.type == "case" else None
+            hits.append(make_hit(doc, r, self.reader.passage(r.passage_id), q, resolution))
+        return hits
 
-    def facets(self, query: str, filters: Filters | None = None) -> dict[str, list[tuple[str, int]]]:
-        """Counts per field value among the best `facet_depth` documents for the query."""
-        return self.search_with_facets(query, 1, filters)[1]
-
-    def _count_facets(self, candidates: list[Ranked], filters: Filters) -> dict[str, list[tuple[str, int]]]:
-        """Counts per field value among the best `facet_depth` unfiltered candidates.
-
-        Each field is counted with every filter applied except its own, so the page can show
-        how many results another choice of that field would give.
-        """
-        docs = [self.docs[r.doc_id] for r in candidates[: self.weights.facet_depth]]
-        result = {}
-        for name in FACET_FIELDS:
-            counted = docs if filters.empty else [d for d in docs if filters.accepts(d, skip=name)]
-            counts = Counter(v for d in counted for v in d.facet_values(name))
-            result[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        return result
-
-    def _hit(self, query: str, ranked: Ranked) -> Hit:
-        """A ranked document with its chosen passage (see `with_passages`) made into a result."""
-        doc = self.docs[ranked.doc_id]
-        row = self.db.execute("SELECT heading, text, line FROM passages WHERE id = ?", (ranked.passage_id,)).fetchone()
-        case = self._case_summary(doc, query) if doc.type == "case" else {}
-        return Hit(
-            id=doc.id, title=doc.title, type=doc.type, language=doc.language, tags=list(doc.tags),
-            score=round(ranked.score, 6), similarity=round(ranked.similarity, 4), heading=row["heading"], line=row["line"],
-            snippet=make_snippet(row["text"], query), case=case,
-            dense_rank=ranked.ranks.get("dense"), lexical_rank=ranked.ranks.get("lexical"),
-        )
-
-    def _case_summary(self, doc: DocInfo, query: str) -> dict:
-        """Status, product, the symptom closest to the query and the first lines of the resolution."""
-        case = {k: doc.meta[k] for k in CASE_FIELDS if doc.meta.get(k)}
-        symptoms = [str(s) for s in doc.meta.get("symptoms") or [] if s]
-        terms = query_terms(query)
-        overlap = {s: len({w for *_, w in matched_spans(s, terms)}) for s in symptoms}
-        if overlap and max(overlap.values()) > 0:
-            case["matched_symptom"] = max(overlap, key=overlap.get)
-        row = self.db.execute(
-            "SELECT text FROM passages WHERE doc_id = ? AND (heading = 'Resolution' OR heading LIKE 'Resolution >%')"
-            " ORDER BY ordinal LIMIT 1", (doc.id,),
-        ).fetchone()
-        if row:
-            case["resolution_excerpt"] = _first_lines(row["text"])
-        return case
+    def related(self, doc_id: str, k: int = 5) -> list[Related]:
+        """Nearest documents to `doc_id` by the mean of its passage vectors, with cosine similarity."""
+        vector = self.dense.document_vector(doc_id)
+        if vector is None:
+            return []
+        hits = self.dense.documents(vector, self.weights.depth)
+        docs = self.catalog.docs
+        return [Related(d, docs[d].title, docs[d].type, round(s, 4)) for d, s in hits if d != doc_id][:k]
 
     # -- documents -------------------------------------------------------------------------
 
-    def document(self, doc_id: str) -> dict | None:
+    def document(self, doc_id: str) -> StoredDocument | None:
         """A document's stored fields, or None when it is not in the index."""
-        row = self.db.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
-        if row is None:
-            return None
-        return {**dict(row), "tags": json.loads(row["tags"]), "meta": json.loads(row["meta"])}
+        return self.reader.document(doc_id)
 
-    def stats(self) -> dict:
-        return {"documents": len(self.docs), "passages": len(self.vectors), "model": self.manifest["model"],
-                "built_at": self.manifest["built_at"], "build": self.build.name}
+    def stats(self) -> IndexStats:
+        return IndexStats(documents=len(self.catalog), passages=len(self.vectors), model=self.manifest["model"],
+                          built_at=self.manifest["built_at"], build=self.build.name)
 
 
-def _best_per_document(hits: list[tuple[int, float]], passage_doc: dict[int, str]) -> list[tuple[str, float]]:
-    """A passage ranking as a document ranking: each document at the place of its best passage."""
-    seen: dict[str, float] = {}
-    for pid, score in hits:
-        seen.setdefault(passage_doc[pid], score)
-    return list(seen.items())
+def open_searcher(settings: Settings | None = None) -> Searcher:
+    """A Searcher over the published index that `settings` (default: the current directory's) describe."""
+    from kb.config import load_settings
 
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm if norm else vector).astype(np.float32)
-
-
-def _first_lines(text: str, lines: int = 2, chars: int = 280) -> str:
-    """The start of a section, cut at a word boundary: enough to see the answer at a glance."""
-    head = "\n".join(text.splitlines()[:lines])
-    if len(head) <= chars:
-        return head
-    cut = head.rfind(" ", 0, chars)
-    return head[: cut if cut > chars // 2 else chars] + " …"
+    settings = settings or load_settings()
+    return Searcher.open(settings.index, load_embedder(settings), settings.search)
 
 
 def timed(fn, *args, **kwargs):

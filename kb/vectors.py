@@ -2,7 +2,7 @@
 
 The index type follows the number of vectors:
 
-* up to `FLAT_LIMIT` (200,000): exact search, `IndexIDMap2(IndexFlatIP)`. A query costs ~6 ms at 100k
+* up to the `vectors.flat_limit` setting (default 200,000): exact search, `IndexIDMap2(IndexFlatIP)`. A query costs ~6 ms at 100k
   and ~57 ms at 1M on 2 cores and is always right; below the limit nothing approximate is worth it.
 * above it: `IndexIVFScalarQuantizer`, 8-bit scalar codes, inner product, ids stored in the inverted
   lists, hashtable direct map (so `reconstruct(id)` and `remove_ids` work by passage id).
@@ -57,9 +57,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-FLAT_LIMIT = 200_000
-"""Above this many vectors the index becomes approximate (IVF-SQ8); at or below it, exact (flat)."""
-
 NPROBE_FRACTION = 1 / 16
 """Share of the inverted lists scanned per query (see the figures above)."""
 
@@ -102,11 +99,11 @@ class VectorIndex:
         return cls(ivf)
 
     @classmethod
-    def build(cls, ids: Sequence[int], vectors: np.ndarray, flat_limit: int | None = None) -> "VectorIndex":
-        """An index of the type that suits len(ids): flat up to `flat_limit` (default FLAT_LIMIT), IVF-SQ8 above."""
+    def build(cls, ids: Sequence[int], vectors: np.ndarray, flat_limit: int) -> "VectorIndex":
+        """An index of the type that suits len(ids): flat up to `flat_limit`, IVF-SQ8 above."""
         ids = np.asarray(ids, dtype=np.int64)
         return cls._from_chunks(vectors.shape[1], len(ids), lambda: _slices(ids, vectors),
-                                lambda n: vectors[_sample_rows(len(ids), n)], _limit(flat_limit))
+                                lambda n: vectors[_sample_rows(len(ids), n)], flat_limit)
 
     @classmethod
     def _from_chunks(cls, dimension: int, count: int, chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
@@ -120,7 +117,7 @@ class VectorIndex:
             index.add(chunk_ids, chunk_vectors)
         return index
 
-    def resized(self, flat_limit: int | None = None) -> "VectorIndex":
+    def resized(self, flat_limit: int) -> "VectorIndex":
         """This index, or a rebuilt one when the count no longer suits its type (call after add/remove).
 
         Flat becomes IVF-SQ8 above `flat_limit`; IVF-SQ8 becomes flat below half of it (the gap stops a
@@ -128,7 +125,7 @@ class VectorIndex:
         4x since training (nlist would double). Rebuilding from an IVF index re-encodes its decoded
         8-bit vectors: about 1e-3 further error per component, far below what changes a ranking.
         """
-        count, flat_limit = len(self), _limit(flat_limit)
+        count = len(self)
         if self.exact:
             needs = count > flat_limit
         else:
@@ -286,11 +283,6 @@ def nlist_for(count: int) -> int:
 def nprobe_for(nlist: int) -> int:
     """Lists scanned per query."""
     return max(1, min(nlist, round(nlist * NPROBE_FRACTION)))
-
-
-def _limit(flat_limit: int | None) -> int:
-    """The given limit, else FLAT_LIMIT as it is now (tests may patch it)."""
-    return FLAT_LIMIT if flat_limit is None else flat_limit
 
 
 def _f32(vectors: np.ndarray) -> np.ndarray:

@@ -53,8 +53,8 @@ def test_scaffold_check_index_and_find_the_new_case(kb_env: Settings, embedder: 
     assert report.added == ["cases/noutbuki-teriaiut-wi-fi-posle-sna.md"] or "cases/noutbuki-teriaiut-wi-fi-posle-sna.md" in report.added
     hit = Searcher.open(kb_env.index, embedder).search("wireless adapter gone after laptop wakes up", k=1)[0]
     assert hit.id == "cases/noutbuki-teriaiut-wi-fi-posle-sna.md"
-    assert hit.case["status"] == "resolved"
-    assert hit.case["resolution_excerpt"].startswith("Disabled 'Allow the computer")
+    assert hit.case.status == "resolved"
+    assert hit.case.resolution_excerpt.startswith("Disabled 'Allow the computer")
 
 
 BROKEN = {

@@ -13,8 +13,10 @@ from kb.config import Settings
 from kb.embedding import Embedder
 from kb.evaluation import corpus_hash, evaluate, index_corpus, load_queries
 from kb.documents import DocumentError
-from kb.query import fts_any, parse_query
-from kb.search import Filters, Searcher
+from kb.catalog import Filters
+from kb.query import parse_query
+from kb.search import Searcher
+from kb.store.index_db import fts_any
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MSDOCS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "msdocs"
@@ -36,7 +38,7 @@ def test_error_code_query_returns_the_document_with_that_code_first(kb_settings:
     assert hits[0].id == "articles/backup-access-denied-0x80070005.md"  # the code in its title
     assert hits[1].id in with_code
     assert with_code <= {h.id for h in hits}  # all of them near the top (a look-alike code may come between)
-    assert "0x80070005" in {hits[0].snippet.text[s:e] for s, e in hits[0].snippet.highlights}
+    assert "0x80070005" in {hits[0].snippet[s:e] for s, e in hits[0].highlights}
     for code, doc in [("0x800423f4", "articles/vss-writer-failures.md"), ("0x800f0922", "articles/windows-update-error-0x800f0922.md")]:
         assert searcher.search(code, k=1)[0].id == doc
 

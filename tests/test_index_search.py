@@ -8,15 +8,17 @@ import pytest
 
 from kb.config import Settings
 from kb.embedding import Embedder
-from kb.indexer import ModelMismatch, build_index
-from kb.layout import IndexLayout
-from kb.search import Filters, Searcher
+from kb.indexer import build_index
+from kb.catalog import Filters
+from kb.config import VectorSettings
+from kb.layout import IndexLayout, ModelMismatch
+from kb.search import Searcher
 
 
 def test_paraphrased_symptom_finds_known_case_first(fixture_searcher: Searcher):
     hits = fixture_searcher.search("backup box burning all its processor and memory, refs disk", k=3)
     assert hits[0].id == "cases/refs-backup-slow.md"
-    assert hits[0].case["status"] == "resolved"
+    assert hits[0].case.status == "resolved"
     assert "ReFS" in hits[0].title
 
 
@@ -30,7 +32,7 @@ def test_cross_language_and_error_code_queries(fixture_searcher: Searcher):
 def test_snippet_highlights_matched_words(fixture_searcher: Searcher):
     hit = fixture_searcher.search("print spooler stops event 7031", k=1)[0]
     assert hit.id == "articles/printer-spooler.md"
-    marked = {hit.snippet.text[s:e].lower() for s, e in hit.snippet.highlights}
+    marked = {hit.snippet[s:e].lower() for s, e in hit.highlights}
     assert {"spooler", "7031"} <= marked
 
 
@@ -46,7 +48,7 @@ def test_modes_are_independent_retrievers(fixture_searcher: Searcher):
     lexical = fixture_searcher.search("0x800f0922", k=3, mode="lexical")
     assert [h.id for h in lexical] == ["articles/atualizacao-falha.md"]  # only the file with the code
     dense = fixture_searcher.search("0x800f0922", k=3, mode="dense")
-    assert len(dense) == 3 and all(h.lexical_rank is None for h in dense)
+    assert len(dense) == 3 and all(h.explain.lexical_rank is None for h in dense)
 
 
 def test_incremental_build_embeds_only_what_changed(settings: Settings, embedder: Embedder, corpus: Path):
@@ -100,11 +102,9 @@ def test_build_publishes_atomically_and_prunes(settings: Settings, embedder: Emb
     assert not list(layout.builds.glob("*.partial"))
 
 
-def test_large_index_switches_to_approximate_search(settings: Settings, embedder: Embedder, monkeypatch):
-    import kb.vectors
-
-    monkeypatch.setattr(kb.vectors, "FLAT_LIMIT", 10)  # the fixture corpus has more passages than that
-    build = build_index(settings, embedder, progress=False).build
+def test_large_index_switches_to_approximate_search(settings: Settings, embedder: Embedder):
+    small_limit = settings.with_(vectors=VectorSettings(flat_limit=10))  # the fixture corpus has more passages than that
+    build = build_index(small_limit, embedder, progress=False).build
     searcher = Searcher.open(settings.index, embedder)
     assert not searcher.vectors.exact and searcher.manifest["vectors"] == searcher.vectors.kind
     assert build.name == searcher.build.name
@@ -134,14 +134,12 @@ def test_search_with_facets_matches_search_and_facets(fixture_searcher: Searcher
     assert dict(facets["type"])["article"] > 0  # the type facet ignores the type filter: other choices stay visible
 
 
-def test_build_in_small_groups_gives_the_same_index(settings: Settings, embedder: Embedder, monkeypatch):
+def test_build_in_small_groups_gives_the_same_index(settings: Settings, embedder: Embedder):
     """Large builds embed and store a group of documents at a time; the result must not depend on it."""
-    import kb.indexer
-
     whole = build_index(settings, embedder, progress=False)
     expected = Searcher.open(settings.index, embedder).search("backup server slow refs", k=6)
-    monkeypatch.setattr(kb.indexer, "GROUP_PASSAGES", 2)
-    grouped = build_index(settings.with_(index=settings.index.parent / "grouped", embedding_cache=settings.index / "embeddings.sqlite"),
+    grouped = build_index(settings.with_(index=settings.index.parent / "grouped", embedding_cache=settings.index / "embeddings.sqlite",
+                                         vectors=VectorSettings(group_passages=2)),
                           embedder, progress=False)
     assert (grouped.passages, grouped.embedded) == (whole.passages, 0)  # every vector came from the shared cache
     got = Searcher.open(settings.index.parent / "grouped", embedder).search("backup server slow refs", k=6)

@@ -18,9 +18,9 @@ from api.app import create_app
 from kb.config import Settings
 from kb.embedding import Embedder
 from kb.indexer import build_index
-from kb.layout import VECTORS_FILE, IndexLayout
+from kb.layout import VECTORS_FILE, IndexLayout, IndexUnusable
 from kb.live import LiveIndex
-from kb.search import IndexUnusable, Searcher
+from kb.search import Searcher
 
 YAML_BOMB = """---
 title: bomb
@@ -68,9 +68,9 @@ def test_hostile_files_are_reported_and_skipped_without_losing_anything(settings
         assert text in errors[path] and errors[path].startswith(path + ":")
     assert report.added == ["articles/nested.md"] and not report.deleted
     searcher = Searcher.open(settings.index, embedder)
-    assert len(searcher.docs) == len(first.added) + 1  # nothing previously indexed was lost
+    assert len(searcher.catalog) == len(first.added) + 1  # nothing previously indexed was lost
     assert searcher.search("mailbox quota exceeded", k=1)[0].id == "articles/nested.md"
-    assert "hunter2" not in {h.snippet.text for h in searcher.search("password hunter2", k=10)}
+    assert "hunter2" not in {h.snippet for h in searcher.search("password hunter2", k=10)}
 
 
 def _index_cmd(settings: Settings) -> tuple[list[str], dict]:
@@ -94,10 +94,10 @@ def test_killed_builds_leave_the_previous_index_serving(settings: Settings, embe
         searcher = Searcher(current, embedder)  # whatever is published is complete and loadable
         assert searcher.search("print spooler stops", k=1)[0].id == "articles/printer-spooler.md"
         if current != good:  # the kill came after the atomic switch: then the build was complete
-            assert len(searcher.docs) == 46
+            assert len(searcher.catalog) == 46
     report = build_index(settings, embedder, progress=False)
     assert not report.errors
-    assert len(Searcher.open(settings.index, embedder).docs) == 46
+    assert len(Searcher.open(settings.index, embedder).catalog) == 46
 
 
 def test_server_reloads_new_builds_and_survives_a_corrupt_one(settings: Settings, embedder: Embedder, corpus: Path):

@@ -120,12 +120,3 @@ def test_resized_switches_type_when_the_count_crosses_the_limit(data):
     assert shrunk.exact and sorted(shrunk.ids()) == list(ids[:200])
     assert shrunk.search(near(vectors[150]), 1)[0][0] == ids[150]
 
-
-def test_default_limit_is_read_at_call_time(data, monkeypatch):
-    """The indexer calls resized() without arguments; a test can lower the limit by patching the module."""
-    ids, vectors = data
-    index = VectorIndex.build(ids, vectors)
-    assert index.exact and index.resized() is index
-    monkeypatch.setattr(kb.vectors, "FLAT_LIMIT", LIMIT)
-    assert not index.resized().exact
-    assert not VectorIndex.build(ids, vectors).exact

@@ -47,6 +47,15 @@ class EmbeddingCache:
                 [(self.model_id, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
             )
 
+    def copy_from(self, source: Path) -> None:
+        """Add every vector of another cache file that this one lacks (benchmarks seed caches with it)."""
+        self.conn.execute("ATTACH DATABASE ? AS src", (f"file:{source}?mode=ro",))
+        try:
+            with self.conn:
+                self.conn.execute("INSERT OR IGNORE INTO vectors SELECT model, key, vector FROM src.vectors")
+        finally:
+            self.conn.execute("DETACH DATABASE src")
+
     def embed(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray],
               batch: int = 256, on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
         """Vectors for `texts` in order, encoding only the ones not cached; also returns how many were encoded."""

@@ -1,0 +1,96 @@
+"""Rows -> what search keeps in memory: every document's fields and which passages belong to which
+document, and the filters that select documents by those fields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kb import text
+from kb.store.index_db import DocumentRow, IndexReader
+
+FACET_FIELDS = ("type", "language", "tags", "product", "status")
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    """A document's fields that search filters, counts and shows."""
+
+    id: str
+    title: str
+    type: str
+    language: str
+    tags: tuple[str, ...]
+    meta: dict
+
+    @property
+    def product(self) -> str:
+        return str(self.meta.get("product") or "")
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status") or "")
+
+    def facet_values(self, name: str) -> tuple[str, ...]:
+        value = self.tags if name == "tags" else (getattr(self, name) or "",)
+        return tuple(v for v in value if v)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict results to documents with these properties (None / empty = any)."""
+
+    type: str | None = None
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    product: str | None = None
+    status: str | None = None
+
+    def accepts(self, doc: DocInfo, skip: str | None = None) -> bool:
+        """Whether `doc` passes every filter except the `skip` field (used for facet counts)."""
+        return all(
+            name == skip or ok
+            for name, ok in (
+                ("type", self.type is None or doc.type == self.type),
+                ("tags", all(t in doc.tags for t in self.tags)),
+                ("language", self.language is None or doc.language == self.language),
+                ("product", self.product is None or text.fold(doc.product) == text.fold(self.product)),
+                ("status", self.status is None or doc.status == self.status),
+            )
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self == Filters()
+
+
+class Catalog:
+    """Documents by id and by rowid, and the passages of each document, loaded once per build."""
+
+    def __init__(self, documents: Iterable[DocumentRow], passages: Iterable[tuple[int, str]]):
+        self.docs: dict[str, DocInfo] = {}
+        self.rowid_doc: dict[int, str] = {}
+        for row in documents:
+            self.docs[row.id] = DocInfo(row.id, row.title, row.type, row.language, row.tags, row.meta)
+            self.rowid_doc[row.rowid] = row.id
+        self.doc_rowid = {doc: rowid for rowid, doc in self.rowid_doc.items()}
+        self.passage_doc: dict[int, str] = dict(passages)
+        self.doc_passages: dict[str, list[int]] = {}
+        for pid, doc in self.passage_doc.items():
+            self.doc_passages.setdefault(doc, []).append(pid)
+
+    @classmethod
+    def load(cls, reader: IndexReader) -> "Catalog":
+        return cls(reader.documents(), reader.passage_documents())
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def passages_of(self, doc_ids: Iterable[str]) -> list[int]:
+        return [p for d in doc_ids for p in self.doc_passages.get(d, ())]
+
+    def filtered(self, allowed: set[str] | None, filters: Filters) -> set[str] | None:
+        """The documents of `allowed` (None: all) that pass `filters` (None when nothing restricts)."""
+        if filters.empty:
+            return allowed
+        return {d for d in (allowed if allowed is not None else self.docs) if filters.accepts(self.docs[d])}

@@ -1,0 +1,145 @@
+"""Ranked documents -> results as engineers see them: typed hits with snippet, case summary and
+ranking details; facet counts; related documents."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kb.catalog import FACET_FIELDS, DocInfo, Filters
+from kb.query import ParsedQuery
+from kb.snippets import make_snippet, matched_spans
+from kb.store.index_db import PassageRow
+
+RESOLUTION_SECTION = "Resolution"
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A document's place in a ranking, before its snippet is made."""
+
+    doc_id: str
+    score: float
+    ranks: dict
+    passage_id: int | None = None  # the passage to show: chosen only for documents that are shown
+    similarity: float | None = None  # cosine of that passage and the query
+
+
+@dataclass
+class CaseSummary:
+    """The answer at a glance for a case: its front matter and what in it matches the query."""
+
+    status: str | None = None
+    product: str | None = None
+    version: str | None = None
+    symptoms: list[str] = field(default_factory=list)
+    error_codes: list[str] = field(default_factory=list)
+    root_cause: str | None = None
+    resolution: str | None = None
+    matched_symptom: str | None = None
+    resolution_excerpt: str | None = None
+
+
+@dataclass
+class Explanation:
+    """Why a result came up: its rank in each retriever and the query terms found in its passage."""
+
+    dense_rank: int | None
+    lexical_rank: int | None
+    matched_terms: list[str]
+    fused_score: float
+
+
+@dataclass
+class Hit:
+    """One ranked document with the passage that matched best."""
+
+    id: str
+    title: str
+    type: str
+    language: str
+    tags: list[str]
+    score: float
+    similarity: float
+    heading: str
+    line: int
+    snippet: str
+    highlights: list[tuple[int, int]]
+    explain: Explanation
+    case: CaseSummary | None = None
+
+
+@dataclass(frozen=True)
+class Related:
+    id: str
+    title: str
+    type: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    documents: int
+    passages: int
+    model: str
+    built_at: str
+    build: str
+
+
+def make_hit(doc: DocInfo, ranked: Ranked, passage: PassageRow, q: ParsedQuery,
+             resolution: PassageRow | None = None) -> Hit:
+    """A ranked document with its chosen passage made into a result (`resolution`: for cases)."""
+    snippet = make_snippet(passage.text, q.terms)
+    score = round(ranked.score, 6)
+    return Hit(
+        id=doc.id, title=doc.title, type=doc.type, language=doc.language, tags=list(doc.tags),
+        score=score, similarity=round(ranked.similarity, 4), heading=passage.heading, line=passage.line,
+        snippet=snippet.text, highlights=snippet.highlights,
+        explain=Explanation(ranked.ranks.get("dense"), ranked.ranks.get("lexical"), snippet.matched, score),
+        case=case_summary(doc.meta, q, resolution) if doc.type == "case" else None,
+    )
+
+
+def case_summary(meta: dict, q: ParsedQuery, resolution: PassageRow | None) -> CaseSummary:
+    """Status, product, the symptom closest to the query and the first lines of the resolution."""
+    symptoms = _strings(meta.get("symptoms"))
+    overlap = {s: len({term for *_, term in matched_spans(s, q.terms)}) for s in symptoms}
+    best = max(overlap, key=overlap.get) if overlap and max(overlap.values()) > 0 else None
+    return CaseSummary(
+        status=_text(meta.get("status")), product=_text(meta.get("product")), version=_text(meta.get("version")),
+        symptoms=symptoms, error_codes=_strings(meta.get("error_codes")), root_cause=_text(meta.get("root_cause")),
+        resolution=_text(meta.get("resolution")), matched_symptom=best,
+        resolution_excerpt=first_lines(resolution.text) if resolution else None,
+    )
+
+
+def _text(value) -> str | None:
+    """Front matter is free-form YAML: a missing or empty value is None, anything else its text."""
+    return str(value) if value not in (None, "", [], {}) else None
+
+
+def _strings(value) -> list[str]:
+    if not value:
+        return []
+    return [str(v) for v in value if v] if isinstance(value, list) else [str(value)]
+
+
+def first_lines(text: str, lines: int = 2, chars: int = 280) -> str:
+    """The start of a section, cut at a word boundary: enough to see the answer at a glance."""
+    head = "\n".join(text.splitlines()[:lines])
+    if len(head) <= chars:
+        return head
+    cut = head.rfind(" ", 0, chars)
+    return head[: cut if cut > chars // 2 else chars] + " …"
+
+
+def count_facets(docs: Sequence[DocInfo], filters: Filters) -> dict[str, list[tuple[str, int]]]:
+    """Counts per field value among `docs`, each field counted with every filter applied except its
+    own, so the page can show how many results another choice of that field would give."""
+    result = {}
+    for name in FACET_FIELDS:
+        counted = docs if filters.empty else [d for d in docs if filters.accepts(d, skip=name)]
+        counts = Counter(v for d in counted for v in d.facet_values(name))
+        result[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return result

@@ -1,0 +1,95 @@
+"""Vectors and rows -> ranked lists: the dense retriever (FAISS, cosine) and the lexical one (FTS5, BM25).
+
+Each takes a parsed query and returns a ranking, best first, optionally restricted to a set of
+allowed documents. Dense retrieval ranks passages; a document counts with its best passage.
+Lexical retrieval ranks whole documents by BM25 with title and keyword fields weighted up
+(symptoms, error codes, tags, product), and scores passages of given documents for the snippet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from kb.catalog import Catalog
+from kb.query import ParsedQuery
+from kb.store.index_db import IndexReader
+from kb.text import tokens
+from kb.vectors import VectorIndex
+
+
+class DenseRetriever:
+    """Cosine similarity of the query vector to passage vectors."""
+
+    def __init__(self, vectors: VectorIndex, catalog: Catalog, encode_query: Callable[[str], np.ndarray]):
+        self.vectors = vectors
+        self.catalog = catalog
+        self.encode_query = encode_query
+
+    def passages(self, vector: np.ndarray, depth: int, allowed: set[str] | None = None) -> list[tuple[int, float]]:
+        """(passage id, cosine) best first, restricted to passages of `allowed` documents."""
+        ids = None if allowed is None else self.catalog.passages_of(allowed)
+        return self.vectors.search(vector, depth, ids)
+
+    def documents(self, vector: np.ndarray, depth: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        """(document id, cosine of its best passage) best first, from the best `depth` passages."""
+        return best_per_group(self.passages(vector, depth, allowed), self.catalog.passage_doc)
+
+    def rank(self, q: ParsedQuery, depth: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        return self.documents(self.encode_query(q.text), depth, allowed)
+
+    def similarities(self, vector: np.ndarray, passage_ids: Sequence[int]) -> dict[int, float]:
+        """Cosine of `vector` and each given passage."""
+        return dict(zip(passage_ids, (self.vectors.vectors(passage_ids) @ vector).tolist()))
+
+    def document_vector(self, doc_id: str) -> np.ndarray | None:
+        """The unit mean of a document's passage vectors (None when it has none)."""
+        own = self.catalog.doc_passages.get(doc_id)
+        if not own:
+            return None
+        return unit(np.mean([self.vectors.vector(p) for p in own], axis=0))
+
+
+class LexicalRetriever:
+    """BM25 over documents (fields weighted) and over the passages of given documents."""
+
+    def __init__(self, reader: IndexReader, catalog: Catalog, document_fields: Sequence[float],
+                 passage_fields: Sequence[float]):
+        self.reader = reader
+        self.catalog = catalog
+        self.document_fields = tuple(document_fields)
+        self.passage_fields = tuple(passage_fields)
+
+    def rank(self, q: ParsedQuery, depth: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        """(document id, BM25) best first; with `allowed`, ten times `depth` are read so enough remain."""
+        rows = self.reader.rank_documents(q.words, self.document_fields, depth * 10 if allowed is not None else depth)
+        hits = [(self.catalog.rowid_doc[rowid], score) for rowid, score in rows]
+        return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
+
+    def passages(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[int, float]:
+        """BM25 of the passages of `doc_ids` that contain query words."""
+        rowids = [self.catalog.doc_rowid[d] for d in doc_ids]
+        return self.reader.rank_passages(q.words, rowids, self.passage_fields)
+
+    def with_phrases(self, phrases: Sequence[str]) -> set[str] | None:
+        """Documents containing every phrase (None when there are none)."""
+        allowed: set[str] | None = None
+        for phrase in phrases:
+            docs = {self.catalog.rowid_doc[r] for r in self.reader.documents_with_phrase(tokens(phrase))}
+            allowed = docs if allowed is None else allowed & docs
+        return allowed
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm else vector).astype(np.float32)
+
+
+def best_per_group(hits: Sequence[tuple[int, float]], group_of: Mapping[int, str]) -> list[tuple[str, float]]:
+    """A ranking of items as a ranking of their groups, each group at the place of its best item
+    (passages -> documents)."""
+    seen: dict[str, float] = {}
+    for item, score in hits:
+        seen.setdefault(group_of[item], score)
+    return list(seen.items())

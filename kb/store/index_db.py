@@ -1,0 +1,272 @@
+"""Passages -> rows: the SQLite database of one build: documents, passages, their FTS5 tables, manifest.
+
+Passage ids are the FAISS ids, so a vector hit is one primary-key lookup away from its text.
+The full-text tables (FTS5, unicode61 with diacritics folded; `kb.text.tokens` mirrors it) give the
+lexical half of hybrid search and keep error codes such as 0x80070005 as single tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.chunking import Passage
+from kb.documents import Document
+
+SCHEMA_VERSION = 5
+FTS_TOKENIZER = "unicode61 remove_diacritics 2"
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    type TEXT NOT NULL,
+    language TEXT NOT NULL,
+    tags TEXT NOT NULL,          -- JSON list
+    meta TEXT NOT NULL,          -- JSON object: all front matter
+    body TEXT NOT NULL,          -- Markdown source without front matter
+    body_line INTEGER NOT NULL,
+    content_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY,      -- = FAISS id
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    section TEXT NOT NULL,       -- the top heading ('Resolution'), '' before the first heading
+    heading TEXT NOT NULL,       -- the heading path as shown ('Resolution > Step 2')
+    text TEXT NOT NULL,
+    line INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_by_doc ON passages(doc_id, ordinal);
+-- per passage (rowid = passages.id): which passage of a shown document matches the query words.
+-- `document` holds one token per document (see document_token) so a query can be limited to the
+-- passages of a few documents: FTS5 skips along that short posting list instead of scoring the table.
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    heading, text, document, tokenize = '{FTS_TOKENIZER}'
+);
+-- one row per document (rowid = documents.rowid): BM25 over whole documents ranks them for lexical search
+CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5(
+    title, keywords, body, tokenize = '{FTS_TOKENIZER}'
+);
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """What search keeps in memory of every document."""
+
+    rowid: int
+    id: str
+    title: str
+    type: str
+    language: str
+    tags: tuple[str, ...]
+    meta: dict
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A whole indexed document, as the document page shows it."""
+
+    id: str
+    title: str
+    type: str
+    language: str
+    tags: list[str]
+    meta: dict
+    body: str
+
+
+@dataclass(frozen=True)
+class PassageRow:
+    id: int
+    doc_id: str
+    heading: str
+    text: str
+    line: int
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open the database; read-only connections never write, not even a journal."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA foreign_keys=ON")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def document_token(rowid: int) -> str:
+    """The word that stands for a document in `passages_fts.document` (unicode61 keeps it whole)."""
+    return f"doc{rowid}"
+
+
+def fts_string(text: str) -> str:
+    """An FTS5 string: the tokenizer splits it and FTS5 matches the tokens as a phrase, so user input
+    is always data, never FTS5 syntax."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def fts_any(words: Sequence[str]) -> str:
+    """MATCH expression for any of the words (each matched as the phrase of its tokens)."""
+    return " OR ".join(fts_string(w) for w in words)
+
+
+class Store:
+    """Write side of one build's database, used by the indexer inside one transaction per build."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.conn = connect(path)
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def manifest(self) -> dict:
+        return {r["key"]: json.loads(r["value"]) for r in self.conn.execute("SELECT key, value FROM manifest")}
+
+    def set_manifest(self, values: dict) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
+            [(k, json.dumps(v, ensure_ascii=False)) for k, v in values.items()],
+        )
+
+    def document_hashes(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT id, content_hash FROM documents").fetchall())
+
+    def count_documents(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+
+    def count_passages(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+
+    def next_passage_id(self) -> int:
+        return (self.conn.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1
+
+    def delete_document(self, doc_id: str) -> list[int]:
+        """Remove a document and its passages; return the removed passage ids (to drop their vectors)."""
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))]
+        self.conn.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
+        self.conn.execute("DELETE FROM documents_fts WHERE rowid = (SELECT rowid FROM documents WHERE id = ?)", (doc_id,))
+        self.conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+        self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        return ids
+
+    def add_document(self, doc: Document, passages: Sequence[Passage], ids: Sequence[int]) -> None:
+        """Insert a document and its passages under the given ids."""
+        cursor = self.conn.execute(
+            "INSERT INTO documents(id, title, type, language, tags, meta, body, body_line, content_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc.id, doc.title, doc.type, doc.language, json.dumps(doc.tags, ensure_ascii=False),
+             json.dumps(doc.meta, ensure_ascii=False, default=str), doc.body, doc.body_line, doc.content_hash),
+        )
+        self.conn.executemany(
+            "INSERT INTO passages(id, doc_id, ordinal, section, heading, text, line) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(i, p.doc_id, p.ordinal, p.section, p.heading, p.text, p.line) for i, p in zip(ids, passages)],
+        )
+        keywords = " ".join(_keywords(doc))
+        self.conn.execute(
+            "INSERT INTO documents_fts(rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
+            (cursor.lastrowid, doc.title, keywords, "\n".join(p.text for p in passages)),
+        )
+        self.conn.executemany(
+            "INSERT INTO passages_fts(rowid, heading, text, document) VALUES (?, ?, ?, ?)",
+            [(i, p.heading, p.text, document_token(cursor.lastrowid)) for i, p in zip(ids, passages)],
+        )
+
+
+class IndexReader:
+    """Read side of one build's database; safe to share between threads (a connection per thread)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+        self.conn.execute("SELECT 1 FROM documents LIMIT 1")  # fail now, not on the first query
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """sqlite3 connections are not shared across threads: one read-only connection per thread."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path, readonly=True)
+        return conn
+
+    def documents(self) -> list[DocumentRow]:
+        rows = self.conn.execute("SELECT rowid, id, title, type, language, tags, meta FROM documents")
+        return [DocumentRow(r["rowid"], r["id"], r["title"], r["type"], r["language"], tuple(json.loads(r["tags"])),
+                            json.loads(r["meta"])) for r in rows]
+
+    def passage_documents(self) -> list[tuple[int, str]]:
+        """(passage id, document id) of every passage."""
+        return self.conn.execute("SELECT id, doc_id FROM passages ORDER BY id").fetchall()
+
+    def passage(self, passage_id: int) -> PassageRow | None:
+        row = self.conn.execute("SELECT id, doc_id, heading, text, line FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        return PassageRow(*row) if row else None
+
+    def first_passage_in_section(self, doc_id: str, section: str) -> PassageRow | None:
+        """The first passage under a top-level heading, e.g. a case's 'Resolution'."""
+        row = self.conn.execute("SELECT id, doc_id, heading, text, line FROM passages WHERE doc_id = ? AND section = ?"
+                                " ORDER BY ordinal LIMIT 1", (doc_id, section)).fetchone()
+        return PassageRow(*row) if row else None
+
+    def document(self, doc_id: str) -> StoredDocument | None:
+        row = self.conn.execute("SELECT id, title, type, language, tags, meta, body FROM documents WHERE id = ?",
+                                (doc_id,)).fetchone()
+        if row is None:
+            return None
+        return StoredDocument(row["id"], row["title"], row["type"], row["language"], json.loads(row["tags"]),
+                              json.loads(row["meta"]), row["body"])
+
+    def rank_documents(self, words: Sequence[str], weights: Sequence[float], limit: int) -> list[tuple[int, float]]:
+        """(document rowid, BM25) of documents containing any of `words`, best first; weights per
+        column (title, keywords, body)."""
+        if not words:
+            return []
+        title, keywords, body = weights
+        rows = self.conn.execute(
+            f"SELECT rowid, bm25(documents_fts, {float(title)}, {float(keywords)}, {float(body)}) AS s FROM documents_fts "
+            "WHERE documents_fts MATCH ? ORDER BY s LIMIT ?", (fts_any(words), limit),
+        )
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def rank_passages(self, words: Sequence[str], doc_rowids: Sequence[int], weights: Sequence[float]) -> dict[int, float]:
+        """BM25 of the passages of the given documents that contain any of `words`; weights per column
+        (heading, text). The `document` column limits the match to those documents' passages, which
+        costs a small fraction of ranking every passage in the table."""
+        if not words or not doc_rowids:
+            return {}
+        heading, text = weights
+        documents = " OR ".join(document_token(r) for r in doc_rowids)
+        expression = f"{{heading text}} : ({fts_any(words)}) AND document : ({documents})"
+        rows = self.conn.execute(f"SELECT rowid, bm25(passages_fts, {float(heading)}, {float(text)}, 0) FROM passages_fts "
+                                 "WHERE passages_fts MATCH ?", (expression,))
+        return {int(r[0]): -float(r[1]) for r in rows}
+
+    def documents_with_phrase(self, phrase_tokens: Sequence[str]) -> set[int]:
+        """Rowids of the documents containing the tokens as a phrase."""
+        rows = self.conn.execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?",
+                                 (fts_string(" ".join(phrase_tokens)),))
+        return {int(r[0]) for r in rows}
+
+
+def _keywords(doc: Document) -> Iterable[str]:
+    """Fields that name what a document is about, weighted above body text in lexical search."""
+    yield from doc.tags
+    for key in ("error_codes", "symptoms", "product", "version"):
+        value = doc.meta.get(key)
+        if isinstance(value, list):
+            yield from (str(v) for v in value)
+        elif value:
+            yield str(value)
