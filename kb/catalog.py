@@ -13,15 +13,8 @@ FACET_FIELDS = ("type", "language", "tags", "product", "status")
 
 
 @dataclass(frozen=True)
-class DocInfo:
+class DocInfo(DocumentRow):
     """A document's fields that search filters, counts and shows."""
-
-    id: str
-    title: str
-    type: str
-    language: str
-    tags: tuple[str, ...]
-    meta: dict
 
     @property
     def product(self) -> str:
@@ -71,7 +64,7 @@ class Catalog:
         self.docs: dict[str, DocInfo] = {}
         self.rowid_doc: dict[int, str] = {}
         for row in documents:
-            self.docs[row.id] = DocInfo(row.id, row.title, row.type, row.language, row.tags, row.meta)
+            self.docs[row.id] = DocInfo(**vars(row))
             self.rowid_doc[row.rowid] = row.id
         self.doc_rowid = {doc: rowid for rowid, doc in self.rowid_doc.items()}
         self.passage_doc: dict[int, str] = dict(passages)

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from kb.config import load_settings
+from kb.config import Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="casebook: search support articles and resolved cases by symptom.")
 err = Console(stderr=True, soft_wrap=True)  # never wrap: `path:line: message` must stay one line
@@ -29,7 +29,7 @@ def index(
     from kb.indexer import build_index
     from kb.layout import ModelMismatch
 
-    settings = load_settings()
+    settings = settings_or_exit()
     try:
         report = build_index(settings, load_embedder(settings), full=full, progress=not quiet)
     except (ModelMismatch, FileNotFoundError) as exc:
@@ -52,7 +52,7 @@ def check(
     """Validate every file in articles/: one `path:line: severity: message` line per problem."""
     from kb.validation import check_tree
 
-    settings = load_settings()
+    settings = settings_or_exit()
     problems = check_tree(settings.articles, settings.max_file_bytes)
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
@@ -77,13 +77,26 @@ def new(
     if kind not in FOLDERS:
         err.print(f"[red]error:[/red] kind must be one of: {', '.join(FOLDERS)}")
         raise typer.Exit(2)
-    settings = load_settings()
+    settings = settings_or_exit()
     try:
         path = new_document(settings.articles, kind, title, product=product, language=language, tags=tag or [])
     except FileExistsError as exc:
         err.print(f"[red]error:[/red] {exc.filename} already exists; choose another title or edit that file")
         raise typer.Exit(1) from None
     print(path)
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one line naming the setting that is wrong (e.g. `KB_RUNTIME=gpu`) and exit 2."""
+    from pydantic import ValidationError
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        err.print(f"[red]error:[/red] invalid setting ({problems}); see \\[tool.casebook] in pyproject.toml and KB_* variables",
+                  highlight=False)
+        raise typer.Exit(2) from None
 
 
 def _relative(path: Path) -> str:
@@ -109,7 +122,7 @@ def search(
     from kb.search import open_searcher
 
     try:
-        searcher = open_searcher(load_settings())
+        searcher = open_searcher(settings_or_exit())
     except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -146,7 +159,7 @@ def evaluate(
     from kb.evaluation import METRICS, evaluate as run_eval, index_corpus, load_queries
     from kb.search import Searcher
 
-    settings = load_settings()
+    settings = settings_or_exit()
     embedder = load_embedder(settings)
     corpus = corpus or settings.articles
     eval_settings = index_corpus(settings, corpus, embedder)
@@ -179,7 +192,7 @@ def gaps(
     from kb.gaps import DEFAULT_THRESHOLD, find_gaps
     from kb.store.searches import SearchLog
 
-    log = SearchLog(load_settings().search_log)
+    log = SearchLog(settings_or_exit().search_log)
     found = find_gaps(log.rows(since), DEFAULT_THRESHOLD if threshold is None else threshold)
     if not found:
         err.print("no content gaps recorded")
@@ -201,7 +214,7 @@ def serve(
     from kb.layout import IndexMissing, IndexUnusable, ModelMismatch
 
     try:
-        application = create_app(load_settings())
+        application = create_app(settings_or_exit())
     except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
         err.print(f"[red]error:[/red] cannot serve: {exc}", highlight=False)
         raise typer.Exit(2) from None

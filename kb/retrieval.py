@@ -15,7 +15,6 @@ import numpy as np
 from kb.catalog import Catalog
 from kb.query import ParsedQuery
 from kb.store.index_db import IndexReader
-from kb.text import tokens
 from kb.vectors import VectorIndex
 
 
@@ -76,7 +75,7 @@ class LexicalRetriever:
         """Documents containing every phrase (None when there are none)."""
         allowed: set[str] | None = None
         for phrase in phrases:
-            docs = {self.catalog.rowid_doc[r] for r in self.reader.documents_with_phrase(tokens(phrase))}
+            docs = {self.catalog.rowid_doc[r] for r in self.reader.documents_with_phrase(phrase)}
             allowed = docs if allowed is None else allowed & docs
         return allowed
 

@@ -18,7 +18,7 @@ from kb.chunking import Passage
 from kb.documents import Document
 
 SCHEMA_VERSION = 5
-FTS_TOKENIZER = "unicode61 remove_diacritics 2"
+from kb.store.fts_tokenizer import FTS_TOKENIZER
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -254,10 +254,9 @@ class IndexReader:
                                  "WHERE passages_fts MATCH ?", (expression,))
         return {int(r[0]): -float(r[1]) for r in rows}
 
-    def documents_with_phrase(self, phrase_tokens: Sequence[str]) -> set[int]:
-        """Rowids of the documents containing the tokens as a phrase."""
-        rows = self.conn.execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?",
-                                 (fts_string(" ".join(phrase_tokens)),))
+    def documents_with_phrase(self, phrase: str) -> set[int]:
+        """Rowids of the documents containing `phrase` (its tokens, consecutive)."""
+        rows = self.conn.execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?", (fts_string(phrase),))
         return {int(r[0]) for r in rows}
 
 

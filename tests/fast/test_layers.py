@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS = [
-    ("base", {"kb.text", "kb.config", "kb.codes"}),
+    ("base", {"kb.store.fts_tokenizer", "kb.text", "kb.config", "kb.codes"}),
     ("documents", {"kb.documents", "kb.validation", "kb.scaffold"}),
     ("passages", {"kb.chunking"}),
     ("vectors and rows", {"kb.embedding", "kb.onnx_runtime", "kb.batching", "kb.vectors", "kb.layout",

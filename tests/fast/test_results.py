@@ -1,0 +1,283 @@
+"""Results layer (kb.snippets, kb.results, kb.gaps): snippets and highlights, hits, case summaries, facets, gaps."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.catalog import DocInfo, Filters
+from kb.gaps import find_gaps
+from kb.query import parse_query
+from kb.results import Ranked, case_summary, count_facets, first_lines, make_hit
+from kb.snippets import make_snippet, matched_spans
+from kb.store.index_db import PassageRow
+from kb.text import tokens
+
+
+def doc_info(**fields) -> DocInfo:
+    """A DocInfo from keyword fields (its rowid does not matter here)."""
+    return DocInfo(rowid=0, **fields)
+
+
+def highlighted(snippet) -> list[str]:
+    return [snippet.text[s:e] for s, e in snippet.highlights]
+
+
+# --- matched_spans / make_snippet --------------------------------------------------------------------
+
+BUILD = "Build 10.0.17763 is affected. Version 10 of the tool is not."
+
+
+def test_dotted_version_highlights_only_the_whole_version():
+    snippet = make_snippet(BUILD, parse_query("10.0.17763").terms)
+    assert snippet.text == BUILD
+    assert highlighted(snippet) == ["10.0.17763"]   # not the lone "10" later on
+    assert snippet.matched == ["10 0 17763"]
+
+
+def test_lone_number_highlights_every_token_bm25_matches():
+    # BM25 matches the token "10" inside 10.0.17763 too, so both are marked
+    assert highlighted(make_snippet(BUILD, parse_query("10").terms)) == ["10", "10"]
+
+
+def test_longest_term_at_a_token_wins():
+    snippet = make_snippet(BUILD, parse_query("10 10.0.17763").terms)
+    assert highlighted(snippet) == ["10.0.17763", "10"]
+    assert snippet.matched == ["10", "10 0 17763"]
+
+
+def test_case_and_diacritics_are_folded_but_tokens_must_match_whole():
+    text = "A AÇÃO falhou; ações e acaoX não contam. Atualização concluída."
+    snippet = make_snippet(text, parse_query("acao atualizacao").terms)
+    assert highlighted(snippet) == ["AÇÃO", "Atualização"]
+    assert snippet.matched == ["acao", "atualizacao"]
+
+
+def test_matched_spans_in_text_order_and_not_overlapping():
+    text = "KRB_AP_ERR_SKEW then Wi-Fi then krb ap err skew"
+    spans = matched_spans(text, parse_query("KRB_AP_ERR_SKEW Wi-Fi").terms)
+    assert [text[s:e] for s, e, _ in spans] == ["KRB_AP_ERR_SKEW", "Wi-Fi", "krb ap err skew"]
+    assert all(e1 <= s2 for (_, e1, _), (s2, _, _) in zip(spans, spans[1:]))
+    assert matched_spans(text, ()) == []
+
+
+def test_short_text_without_matches_is_returned_whole():
+    snippet = make_snippet("Restart the spooler.", parse_query("printer").terms)
+    assert (snippet.text, snippet.highlights, snippet.matched) == ("Restart the spooler.", [], [])
+
+
+def test_long_text_without_matches_starts_at_the_beginning():
+    text = "lorem ipsum dolor sit amet " * 40
+    snippet = make_snippet(text, parse_query("printer").terms, width=100)
+    assert not snippet.text.startswith("…")
+    assert snippet.text.endswith(" …")
+    assert text.startswith(snippet.text.removesuffix(" …"))
+    assert len(snippet.text) <= 100 + 2
+
+
+FILLER = "lorem ipsum dolor sit amet " * 40
+LONG = "access " + FILLER + "the error 0x80070005 means access denied here " + FILLER
+
+
+def test_window_is_centred_on_the_densest_matches():
+    terms = parse_query("access denied 0x80070005").terms
+    snippet = make_snippet(LONG, terms, width=300)
+    assert snippet.text.startswith("… ") and snippet.text.endswith(" …")
+    assert snippet.matched == ["0x80070005", "access", "denied"]   # the cluster, not the lone first "access"
+    assert highlighted(snippet) == ["0x80070005", "access", "denied"]
+    # some context is shown before the cluster, but the cluster is near the start
+    assert 20 <= snippet.highlights[0][0] <= 100
+    assert len(snippet.text) <= 300 + 4
+
+
+def test_window_starts_at_a_word_boundary():
+    snippet = make_snippet(LONG, parse_query("access denied 0x80070005").terms, width=300)
+    body = snippet.text.removeprefix("… ").removesuffix(" …")
+    start = LONG.index(body)
+    assert start > 0 and LONG[start - 1] == " " and body[0] != " "
+    end = start + len(body)
+    assert LONG[end] == " "  # and ends at one
+
+
+@pytest.mark.parametrize("filler", ["alpha  beta gamma  delta ", "Ação  não  falhou ", "a\nb  c   d "])
+@pytest.mark.parametrize("width", [60, 300])
+def test_highlight_offsets_point_into_the_returned_snippet(filler, width):
+    terms = parse_query("access denied 0x80070005").terms
+    background = filler * 40
+    for pad in range(0, 600, 7):
+        text = background[:pad] + " access denied 0x80070005 " + background
+        snippet = make_snippet(text, terms, width=width)
+        assert snippet.highlights, (pad, snippet.text)
+        for s, e in snippet.highlights:
+            assert tokens(snippet.text[s:e]) in terms, (pad, snippet.text, s, e)
+        assert snippet.text.removeprefix("… ").removesuffix(" …") in text
+
+
+# --- make_hit ----------------------------------------------------------------------------------------
+
+CASE_META = {
+    "status": "resolved",
+    "product": "Windows Server",
+    "version": 2019,
+    "symptoms": [
+        "Erro 0x80070005 ao instalar",
+        "A atualização falha com 0x80070005",
+        "Lentidão geral",
+    ],
+    "error_codes": ["0x80070005", 80070005, None, ""],
+    "root_cause": "Permissões erradas na pasta SoftwareDistribution",
+}
+CASE = doc_info(id="cases/falha.md", title="Falha na atualização", type="case", language="pt",
+                tags=("windows", "atualização"), meta=CASE_META)
+PASSAGE = PassageRow(7, "cases/falha.md", "Symptoms", "A atualização falha com o erro 0x80070005 ao instalar KB5005565.", 12)
+RESOLUTION = PassageRow(9, "cases/falha.md", "Resolution",
+                        "Conceder permissões à pasta.\nReiniciar o serviço wuauserv.\nTerceira linha.", 20)
+
+
+def test_make_hit_carries_document_passage_scores_and_explanation():
+    ranked = Ranked("cases/falha.md", 0.87654321, {"dense": 2, "lexical": 1}, passage_id=7, similarity=0.612345)
+    q = parse_query("atualizacao falhou 0x80070005")
+    hit = make_hit(CASE, ranked, PASSAGE, q, RESOLUTION)
+    assert (hit.id, hit.title, hit.type, hit.language) == ("cases/falha.md", "Falha na atualização", "case", "pt")
+    assert hit.tags == ["windows", "atualização"]
+    assert hit.score == 0.876543 and hit.similarity == 0.6123
+    assert (hit.heading, hit.line) == ("Symptoms", 12)
+    assert hit.snippet == PASSAGE.text
+    assert highlighted_hit(hit) == ["atualização", "0x80070005"]
+    assert hit.explain.dense_rank == 2 and hit.explain.lexical_rank == 1
+    assert hit.explain.matched_terms == ["0x80070005", "atualizacao"]  # "falhou" is not in the passage
+    assert hit.explain.fused_score == hit.score
+    assert hit.case is not None
+
+
+def highlighted_hit(hit) -> list[str]:
+    return [hit.snippet[s:e] for s, e in hit.highlights]
+
+
+def test_make_hit_ranks_missing_from_a_list_are_none():
+    article = doc_info(id="a.md", title="A", type="article", language="en", tags=(), meta={})
+    passage = PassageRow(1, "a.md", "", "Restart the spooler service.", 3)
+    hit = make_hit(article, Ranked("a.md", 0.5, {"lexical": 3}, 1, 0.2), passage, parse_query("spooler"))
+    assert hit.explain.dense_rank is None and hit.explain.lexical_rank == 3
+    assert hit.case is None  # only cases get a summary
+    assert hit.tags == []
+
+
+def test_case_summary_fields_and_best_symptom():
+    summary = case_summary(CASE_META, parse_query("atualizacao falhou 0x80070005"), RESOLUTION)
+    assert summary.status == "resolved" and summary.product == "Windows Server"
+    assert summary.version == "2019"                       # coerced to text
+    assert summary.error_codes == ["0x80070005", "80070005"]  # empty items dropped, numbers as text
+    assert summary.symptoms == CASE_META["symptoms"]
+    assert summary.matched_symptom == "A atualização falha com 0x80070005"  # shares 2 terms, the first only 1
+    assert summary.root_cause == "Permissões erradas na pasta SoftwareDistribution"
+    assert summary.resolution is None                        # missing field
+    assert summary.resolution_excerpt == "Conceder permissões à pasta.\nReiniciar o serviço wuauserv."
+
+
+def test_case_summary_symptom_ties_go_to_the_first_listed_and_no_overlap_is_none():
+    assert case_summary(CASE_META, parse_query("0x80070005"), None).matched_symptom == "Erro 0x80070005 ao instalar"
+    assert case_summary(CASE_META, parse_query("lentidao"), None).matched_symptom == "Lentidão geral"
+    none = case_summary(CASE_META, parse_query("printer offline"), None)
+    assert none.matched_symptom is None and none.resolution_excerpt is None
+
+
+def test_case_summary_coerces_free_form_front_matter():
+    summary = case_summary({"symptoms": "só um sintoma", "status": "", "product": None, "error_codes": 809,
+                            "version": 2.0}, parse_query("sintoma"), None)
+    assert summary.symptoms == ["só um sintoma"]
+    assert summary.matched_symptom == "só um sintoma"
+    assert summary.error_codes == ["809"]
+    assert summary.version == "2.0"
+    assert summary.status is None and summary.product is None and summary.root_cause is None
+    empty = case_summary({}, parse_query("x"), None)
+    assert (empty.symptoms, empty.error_codes, empty.status, empty.matched_symptom) == ([], [], None, None)
+
+
+def test_first_lines():
+    assert first_lines("one\ntwo\nthree") == "one\ntwo"
+    assert first_lines("one\ntwo\nthree", lines=1) == "one"
+    assert first_lines("short") == "short"
+    long = "word " * 100
+    cut = first_lines(long)
+    assert cut.endswith(" …") and len(cut) <= 282
+    kept = cut.removesuffix(" …")
+    assert long.startswith(kept) and long[len(kept)] == " "  # cut at a word boundary
+    assert len(kept) > 140
+    unbroken = "x" * 400
+    assert first_lines(unbroken) == "x" * 280 + " …"
+
+
+# --- count_facets ------------------------------------------------------------------------------------
+
+FACET_DOCS = [
+    doc_info(id="d1", title="", type="case", language="pt", tags=("windows", "update"),
+             meta={"product": "Windows Server", "status": "resolved"}),
+    doc_info(id="d2", title="", type="case", language="en", tags=("vpn",),
+             meta={"product": "GlobalProtect", "status": "workaround"}),
+    doc_info(id="d3", title="", type="article", language="pt", tags=("windows",), meta={"product": "Windows Server"}),
+    doc_info(id="d4", title="", type="article", language="en", tags=("printing", "windows"), meta={}),
+    doc_info(id="d5", title="", type="case", language="pt", tags=("update",),
+             meta={"product": "windows server", "status": "open"}),
+]
+
+
+def test_count_facets_without_filters_counts_everything():
+    facets = count_facets(FACET_DOCS, Filters())
+    assert facets["type"] == [("case", 3), ("article", 2)]
+    assert facets["language"] == [("pt", 3), ("en", 2)]
+    assert facets["tags"] == [("windows", 3), ("update", 2), ("printing", 1), ("vpn", 1)]
+    assert facets["product"] == [("Windows Server", 2), ("GlobalProtect", 1), ("windows server", 1)]
+    assert facets["status"] == [("open", 1), ("resolved", 1), ("workaround", 1)]
+
+
+def test_count_facets_applies_every_filter_but_its_own():
+    facets = count_facets(FACET_DOCS, Filters(type="case", language="pt"))
+    assert facets["type"] == [("case", 2), ("article", 1)]    # language=pt only: d1, d3, d5
+    assert facets["language"] == [("pt", 2), ("en", 1)]       # type=case only: d1, d2, d5
+    assert facets["tags"] == [("update", 2), ("windows", 1)]  # both: d1, d5
+    assert facets["status"] == [("open", 1), ("resolved", 1)]
+
+
+def test_count_facets_product_filter_is_folded():
+    facets = count_facets(FACET_DOCS, Filters(product="WINDOWS SERVER"))
+    assert facets["type"] == [("case", 2), ("article", 1)]    # d1, d3, d5
+    assert facets["product"] == count_facets(FACET_DOCS, Filters())["product"]
+
+
+# --- gaps --------------------------------------------------------------------------------------------
+
+
+def test_find_gaps_groups_similar_wording_and_ignores_answered_searches():
+    rows = [
+        ("2026-01-01T10:00:00", "ups keeps dying", 3, 0.30),
+        ("2026-01-02T10:00:00", "UPS dying again", 0, None),
+        ("2026-01-03T10:00:00", "printer offline", 5, 0.80),   # answered: ignored
+        ("2026-01-04T10:00:00", "ups keeps dying", 2, 0.40),
+        ("2026-01-05T10:00:00", "vpn drops", 0, None),
+        ("2026-01-06T10:00:00", "printer jams", 4, 0.45),      # exactly the threshold: answered
+    ]
+    gaps = find_gaps(rows, threshold=0.45)
+    assert [g.query for g in gaps] == ["ups keeps dying", "vpn drops"]
+    ups, vpn = gaps
+    assert (ups.count, ups.no_results, ups.best_score) == (3, 1, 0.40)
+    assert ups.variants == {"ups keeps dying": 2, "UPS dying again": 1}
+    assert ups.last_seen == "2026-01-04T10:00:00"
+    assert (vpn.count, vpn.no_results, vpn.best_score) == (1, 1, None)
+
+
+def test_find_gaps_needs_half_the_words_in_common():
+    # {ups, dying} vs {ups, battery, replacement, dying, again}: 2/5 < 1/2 -> separate groups
+    gaps = find_gaps([("t1", "ups dying", 0, None), ("t2", "ups battery replacement dying again", 0, None)])
+    assert len(gaps) == 2
+    # folded: "Atualização falhou" and "atualizacao FALHOU de novo" share 2 of 3 words ("de" is a stop word)
+    gaps = find_gaps([("t1", "Atualização falhou", 0, None), ("t2", "atualizacao FALHOU de novo", 0, None)])
+    assert len(gaps) == 1 and gaps[0].count == 2
+
+
+def test_find_gaps_threshold_and_results_without_score():
+    rows = [("t1", "disk full", 2, 0.40), ("t2", "disk full", 1, None)]
+    assert find_gaps(rows, threshold=0.35)[0].count == 1       # 0.40 answers; no score is still weak
+    assert find_gaps(rows, threshold=0.35)[0].best_score is None
+    assert find_gaps(rows, threshold=0.5)[0].count == 2
+    assert find_gaps([], threshold=0.5) == []
+

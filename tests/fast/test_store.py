@@ -1,0 +1,425 @@
+"""Rows layer (kb.store.index_db) and lexical retrieval over it (kb.catalog, kb.retrieval), without a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb.catalog import Catalog, DocInfo, Filters
+from kb.chunking import chunk_document
+from kb.documents import parse_document
+from kb.query import parse_query
+from kb.retrieval import LexicalRetriever
+from kb.store.index_db import DocumentRow, IndexReader, PassageRow, Store, fts_any, fts_string
+from kb.text import tokens
+
+PRINTER = "articles/printer-spooler.md"
+NETWORK = "articles/network-notes.md"
+UPDATE = "cases/falha-atualizacao.md"
+VPN = "cases/vpn-drops.md"
+
+SOURCES = {
+    PRINTER: """---
+title: Printer spooler crashes on print
+language: en
+tags: [printing]
+product: Windows Server
+---
+## Overview
+Jobs do not print when the queue is near full. Users were denied access to the queue.
+Restart the service and clear the queue.
+""",
+    NETWORK: """---
+title: Network troubleshooting notes
+language: en
+tags: [network]
+---
+## Notes
+Check the switch ports, the cabling, the DHCP scope and the DNS records first. The firewall log
+shows access denied for the management subnet. Unrelated: the print spooler on the old server.
+Офис в Йошкар-Ола: ошибка при подключении к серверу. Lieferadresse: Hauptstraße 5.
+""",
+    UPDATE: """---
+title: Falha na atualização do Windows
+type: case
+status: resolved
+product: Windows Server
+version: "2019"
+language: pt
+tags: [atualização, windows]
+error_codes: ["0x8024402C"]
+symptoms:
+  - "A atualização falha com o erro 0x8024402C"
+  - "Ошибка при подключении к серверу обновлений"
+---
+## Symptoms
+A instalação da atualização KB5005565 falha no build 10.0.17763.
+
+## Resolution
+Conceder permissões à pasta SoftwareDistribution.
+
+### Step 2
+Reiniciar o serviço wuauserv.
+
+## Resolution notes
+Nada mais.
+""",
+    VPN: """---
+title: VPN tunnel drops every hour
+type: case
+status: workaround
+product: GlobalProtect
+language: en
+tags: [vpn, network]
+symptoms: ["Tunnel drops hourly"]
+---
+## Symptoms
+The VPN tunnel access was denied for remote users.
+
+## Resolution
+### Step 2
+Reinstall the VPN client.
+
+### Step 3
+Reboot the laptop.
+""",
+}
+
+
+def build(path: Path, sources: dict[str, str] = SOURCES) -> dict[str, list[int]]:
+    """Write the documents into a new database; return each document's passage ids."""
+    store = Store(path)
+    ids: dict[str, list[int]] = {}
+    try:
+        for doc_id, source in sources.items():
+            doc = parse_document(source, doc_id)
+            passages = chunk_document(doc)
+            first = store.next_passage_id()
+            ids[doc_id] = list(range(first, first + len(passages)))
+            store.add_document(doc, passages, ids[doc_id])
+        store.commit()
+    finally:
+        store.close()
+    return ids
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> tuple[Path, dict[str, list[int]]]:
+    path = tmp_path_factory.mktemp("store") / "index.sqlite"
+    return path, build(path)
+
+
+@pytest.fixture(scope="module")
+def reader(db) -> IndexReader:
+    return IndexReader(db[0])
+
+
+@pytest.fixture(scope="module")
+def rowid(reader) -> dict[str, int]:
+    return {row.id: row.rowid for row in reader.documents()}
+
+
+@pytest.fixture(scope="module")
+def catalog(reader) -> Catalog:
+    return Catalog.load(reader)
+
+
+@pytest.fixture(scope="module")
+def lexical(reader, catalog) -> LexicalRetriever:
+    return LexicalRetriever(reader, catalog, (5.0, 3.0, 1.0), (1.5, 1.0))
+
+
+def ranked_ids(reader: IndexReader, rowid: dict[str, int], words, weights=(5.0, 3.0, 1.0), limit=10) -> list[str]:
+    by_rowid = {r: d for d, r in rowid.items()}
+    return [by_rowid[r] for r, _ in reader.rank_documents(words, weights, limit)]
+
+
+# --- write side --------------------------------------------------------------------------------------
+
+
+def test_store_counts(db):
+    path, ids = db
+    store = Store(path)
+    try:
+        assert store.count_documents() == len(SOURCES)
+        assert store.count_passages() == sum(len(v) for v in ids.values())
+        assert store.next_passage_id() == max(max(v) for v in ids.values()) + 1
+    finally:
+        store.close()
+
+
+def test_delete_document_removes_passages_and_fts_rows(tmp_path):
+    path = tmp_path / "index.sqlite"
+    ids = build(path)
+    store = Store(path)
+    try:
+        removed = store.delete_document(UPDATE)
+        store.commit()
+        assert sorted(removed) == ids[UPDATE]
+        assert store.count_documents() == len(SOURCES) - 1
+        assert store.count_passages() == sum(len(v) for k, v in ids.items() if k != UPDATE)
+        marks = ",".join("?" * len(removed))
+        assert store.conn.execute(f"SELECT count(*) FROM passages_fts WHERE rowid IN ({marks})", removed).fetchone()[0] == 0
+        assert store.conn.execute("SELECT count(*) FROM documents_fts").fetchone()[0] == len(SOURCES) - 1
+        assert store.delete_document("no/such.md") == []
+    finally:
+        store.close()
+    reader = IndexReader(path)
+    assert UPDATE not in {r.id for r in reader.documents()}
+    assert reader.rank_documents(["wuauserv"], (5, 3, 1), 10) == []
+    assert reader.rank_documents(["0x8024402C"], (5, 3, 1), 10) == []
+    all_rowids = [r.rowid for r in reader.documents()]
+    assert reader.rank_passages(["wuauserv"], all_rowids, (1.5, 1.0)) == {}
+    assert reader.passage(removed[0]) is None
+    # the other documents are still searchable
+    assert reader.rank_documents(["spooler"], (5, 3, 1), 10)
+
+
+# --- documents and passages --------------------------------------------------------------------------
+
+
+def test_documents_rows_are_typed_and_non_ascii_intact(reader):
+    rows = {r.id: r for r in reader.documents()}
+    assert set(rows) == set(SOURCES)
+    case = rows[UPDATE]
+    assert isinstance(case, DocumentRow) and isinstance(case.rowid, int)
+    assert case.title == "Falha na atualização do Windows"
+    assert case.type == "case" and case.language == "pt"
+    assert case.tags == ("atualização", "windows")
+    assert isinstance(case.meta, dict)
+    assert case.meta["symptoms"][1] == "Ошибка при подключении к серверу обновлений"
+    assert case.meta["error_codes"] == ["0x8024402C"]
+    assert case.meta["version"] == "2019"
+    assert rows[PRINTER].type == "article" and rows[PRINTER].tags == ("printing",)
+    stored = reader.document(UPDATE)
+    assert stored is not None and "Conceder permissões à pasta" in stored.body
+    assert stored.tags == ["atualização", "windows"]
+    assert reader.document("no/such.md") is None
+
+
+def test_passage_documents(reader, db):
+    _, ids = db
+    expected = sorted((pid, doc) for doc, pids in ids.items() for pid in pids)
+    assert [tuple(r) for r in reader.passage_documents()] == expected
+
+
+def test_passage_keeps_heading_path_and_file_line(reader, db):
+    _, ids = db
+    step = next(p for p in map(reader.passage, ids[UPDATE]) if p.heading == "Resolution > Step 2")
+    assert isinstance(step, PassageRow)
+    assert step.doc_id == UPDATE and step.text == "Reiniciar o serviço wuauserv."
+    assert SOURCES[UPDATE].splitlines()[step.line - 1] == "### Step 2"
+
+
+def test_first_passage_in_section_is_the_sections_first_passage(reader):
+    resolution = reader.first_passage_in_section(UPDATE, "Resolution")
+    assert resolution is not None
+    assert resolution.heading == "Resolution"  # not "Resolution > Step 2", which comes later
+    assert resolution.text == "Conceder permissões à pasta SoftwareDistribution."
+
+
+def test_first_passage_in_section_can_be_a_subsection_when_it_comes_first(reader):
+    # the VPN case's Resolution has no text of its own: its first passage is under "Step 2"
+    resolution = reader.first_passage_in_section(VPN, "Resolution")
+    assert resolution is not None
+    assert resolution.heading == "Resolution > Step 2"
+    assert resolution.text == "Reinstall the VPN client."
+
+
+def test_first_passage_in_section_matches_the_whole_top_heading(reader):
+    assert reader.first_passage_in_section(UPDATE, "Resolution notes").text == "Nada mais."
+    assert reader.first_passage_in_section(UPDATE, "Resol") is None
+    assert reader.first_passage_in_section(PRINTER, "Resolution") is None
+    assert reader.first_passage_in_section("no/such.md", "Resolution") is None
+
+
+# --- BM25 over documents and passages ----------------------------------------------------------------
+
+
+def test_title_match_ranks_above_body_match(reader, rowid):
+    ranked = reader.rank_documents(["spooler"], (5, 3, 1), 10)
+    by_rowid = {r: d for d, r in rowid.items()}
+    assert [by_rowid[r] for r, _ in ranked] == [PRINTER, NETWORK]
+    scores = [s for _, s in ranked]
+    assert scores[0] > scores[1] > 0  # BM25 negated: higher is better
+
+
+def test_front_matter_error_code_is_found_in_the_keywords_field(reader, rowid):
+    assert ranked_ids(reader, rowid, ["0x8024402c"]) == [UPDATE]
+    assert ranked_ids(reader, rowid, ["0X8024402C"]) == [UPDATE]
+    # with only the keywords column weighted, the code still scores: it is in `keywords`, not just the body
+    ((hit, score),) = reader.rank_documents(["0x8024402C"], (0.0, 1.0, 0.0), 10)
+    assert hit == rowid[UPDATE] and score > 0
+
+
+def test_codes_and_non_ascii_match_as_typed(reader, rowid):
+    assert ranked_ids(reader, rowid, ["KB5005565"]) == [UPDATE]
+    assert ranked_ids(reader, rowid, ["10.0.17763"]) == [UPDATE]
+    assert ranked_ids(reader, rowid, ["atualizacao"]) == [UPDATE]  # diacritics folded
+    assert set(ranked_ids(reader, rowid, ["ПОДКЛЮЧЕНИИ"])) == {NETWORK, UPDATE}
+
+
+def test_rank_documents_any_word_and_limit(reader, rowid):
+    assert set(ranked_ids(reader, rowid, ["spooler", "wuauserv"])) == {PRINTER, NETWORK, UPDATE}
+    assert len(reader.rank_documents(["denied"], (5, 3, 1), 2)) == 2
+    assert len(reader.rank_documents(["denied"], (5, 3, 1), 10)) == 3
+    assert reader.rank_documents([], (5, 3, 1), 10) == []
+
+
+def test_rank_passages_is_limited_to_the_given_documents(reader, rowid, db):
+    _, ids = db
+    only_printer = reader.rank_passages(["denied"], [rowid[PRINTER]], (1.5, 1.0))
+    assert only_printer and set(only_printer) <= set(ids[PRINTER])
+    two = reader.rank_passages(["denied"], [rowid[PRINTER], rowid[VPN]], (1.5, 1.0))
+    assert set(two) & set(ids[PRINTER]) and set(two) & set(ids[VPN])
+    assert not set(two) & set(ids[NETWORK])
+    assert all(score > 0 for score in two.values())
+    assert reader.rank_passages(["denied"], [], (1.5, 1.0)) == {}
+    assert reader.rank_passages([], [rowid[PRINTER]], (1.5, 1.0)) == {}
+
+
+def test_rank_passages_finds_the_passage_with_the_word(reader, rowid, db):
+    _, ids = db
+    found = reader.rank_passages(["wuauserv"], list(rowid.values()), (1.5, 1.0))
+    assert [reader.passage(p).heading for p in found] == ["Resolution > Step 2"]
+
+
+def test_documents_with_phrase_needs_consecutive_tokens(reader, rowid):
+    # NETWORK says "access denied"; PRINTER "denied access"; VPN "access was denied"
+    assert reader.documents_with_phrase("access denied") == {rowid[NETWORK]}
+    assert reader.documents_with_phrase("Denied, access") == {rowid[PRINTER]}
+    assert reader.documents_with_phrase("ошибка при подключении") == {rowid[NETWORK], rowid[UPDATE]}
+    assert reader.documents_with_phrase("10.0.17763") == {rowid[UPDATE]}
+    assert reader.documents_with_phrase("denied for remote") == {rowid[VPN]}
+    assert reader.documents_with_phrase("remote denied") == set()
+
+
+# --- user input is data, never FTS5 syntax -----------------------------------------------------------
+
+
+def test_fts_string_and_fts_any_quote_everything():
+    assert fts_string("spooler") == '"spooler"'
+    assert fts_string('say "hi"') == '"say ""hi"""'
+    assert fts_any(["a", 'b"']) == '"a" OR "b"""'
+
+
+@pytest.mark.parametrize("word", ['spooler"', '"spooler', "spooler*", "-spooler", "+spooler", "^spooler",
+                                  "(spooler)", "{spooler}", "spooler:", "'spooler'"])
+def test_syntax_around_a_word_is_ignored(reader, rowid, word):
+    assert ranked_ids(reader, rowid, [word]) == ranked_ids(reader, rowid, ["spooler"]) == [PRINTER, NETWORK]
+
+
+def test_fts5_operators_are_matched_as_words(reader, rowid):
+    assert ranked_ids(reader, rowid, ["NOT"]) == [PRINTER]        # "do not print"
+    assert ranked_ids(reader, rowid, ["NEAR("]) == [PRINTER]      # "near full"
+    assert ranked_ids(reader, rowid, ["AND"]) != []               # "and" is in several bodies
+    assert ranked_ids(reader, rowid, ["title:spooler"]) == []     # the phrase "title spooler" is nowhere
+    assert ranked_ids(reader, rowid, ["NEAR(queue spooler)"]) == []
+    assert set(ranked_ids(reader, rowid, ["spooler", "NOT"])) == {PRINTER, NETWORK}
+
+
+@pytest.mark.parametrize("word", ['"', '""', "*", "-", "(", ")", ":", "^", "NEAR(", "AND", "OR", "NOT", 'a"b', "{", "}"])
+def test_fts5_syntax_never_raises(reader, rowid, word):
+    reader.rank_documents([word], (5, 3, 1), 10)
+    reader.rank_documents([word, "spooler"], (5, 3, 1), 10)
+    reader.rank_passages([word], list(rowid.values()), (1.5, 1.0))
+    reader.documents_with_phrase(word)
+
+
+# --- Catalog and LexicalRetriever --------------------------------------------------------------------
+
+
+def test_catalog_maps_documents_and_passages(catalog, rowid, db):
+    _, ids = db
+    assert len(catalog) == len(SOURCES)
+    assert catalog.rowid_doc == {r: d for d, r in rowid.items()}
+    assert catalog.doc_rowid == rowid
+    assert catalog.doc_passages == ids
+    assert catalog.passages_of([VPN, PRINTER]) == ids[VPN] + ids[PRINTER]
+    assert catalog.passages_of(["no/such.md"]) == []
+    assert catalog.docs[UPDATE].product == "Windows Server"
+    assert catalog.docs[NETWORK].product == "" and catalog.docs[NETWORK].facet_values("product") == ()
+
+
+def test_lexical_rank_and_allowed(lexical):
+    q = parse_query("the spooler")
+    assert [d for d, _ in lexical.rank(q, 10)] == [PRINTER, NETWORK]
+    assert [d for d, _ in lexical.rank(q, 1)] == [PRINTER]
+    assert [d for d, _ in lexical.rank(q, 10, allowed={NETWORK, VPN})] == [NETWORK]
+    # depth 1 with `allowed`: the best allowed document is found even below the unrestricted top 1
+    assert [d for d, _ in lexical.rank(q, 1, allowed={NETWORK})] == [NETWORK]
+    assert lexical.rank(q, 10, allowed=set()) == []
+
+
+def test_lexical_passages_of_given_documents(lexical, db):
+    _, ids = db
+    found = lexical.passages(parse_query("denied"), [VPN])
+    assert found and set(found) <= set(ids[VPN])
+
+
+def test_with_phrases_intersects(lexical):
+    assert lexical.with_phrases(()) is None
+    assert lexical.with_phrases(["access denied"]) == {NETWORK}
+    assert lexical.with_phrases(["Ошибка при подключении"]) == {NETWORK, UPDATE}
+    assert lexical.with_phrases(["ошибка при подключении", "KB5005565"]) == {UPDATE}
+    assert lexical.with_phrases(["access denied", "KB5005565"]) == set()
+    assert lexical.with_phrases(["Atualizacao falha"]) == {UPDATE}  # diacritics folded in phrases too
+
+
+@pytest.mark.parametrize("phrase", ["Йошкар-Ола", "Hauptstraße 5"])
+def test_with_phrases_finds_phrases_with_letters_python_folds_differently(lexical, reader, rowid, phrase):
+    # the words themselves are in the index: BM25 over the same text finds the document
+    assert ranked_ids(reader, rowid, [phrase]) == [NETWORK]
+    assert lexical.with_phrases([phrase]) == {NETWORK}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "YAML reads an unquoted 0x80070005 in front matter as the integer 2147942405, and the keywords field and "
+    "summary passage index that decimal, so the code as written is not found (kb check accepts it silently)"))
+def test_unquoted_hex_error_code_in_front_matter_is_found(tmp_path):
+    source = "---\ntitle: Access denied\ntype: case\nstatus: open\nerror_codes: [0x80070005]\n---\n## Symptoms\nIt fails.\n"
+    path = tmp_path / "index.sqlite"
+    build(path, {"cases/access.md": source})
+    assert IndexReader(path).rank_documents(["0x80070005"], (5, 3, 1), 10) != []
+
+
+# --- Filters -----------------------------------------------------------------------------------------
+
+
+def test_filters_product_is_case_and_diacritic_insensitive(catalog):
+    update = catalog.docs[UPDATE]
+    assert Filters(product="windows server").accepts(update)
+    assert Filters(product="WÍNDOWS Servér").accepts(update)
+    assert not Filters(product="Windows").accepts(update)
+    assert not Filters(product="GlobalProtect").accepts(update)
+
+
+def test_filters_combine_and_skip_one_field(catalog):
+    update = catalog.docs[UPDATE]
+    assert Filters(type="case", status="resolved", language="pt", tags=("windows",)).accepts(update)
+    assert not Filters(tags=("windows", "vpn")).accepts(update)  # every tag is required
+    mixed = Filters(type="case", product="GlobalProtect")
+    assert not mixed.accepts(update)
+    assert mixed.accepts(update, skip="product")
+    assert not mixed.accepts(update, skip="type")
+    assert not Filters(status="open").accepts(update)
+    assert Filters(status="open").accepts(update, skip="status")
+    assert Filters().accepts(update) and Filters().empty and not mixed.empty
+
+
+def test_catalog_filtered(catalog):
+    assert catalog.filtered(None, Filters()) is None
+    assert catalog.filtered({PRINTER}, Filters()) == {PRINTER}
+    assert catalog.filtered(None, Filters(type="case")) == {UPDATE, VPN}
+    assert catalog.filtered({UPDATE, PRINTER}, Filters(type="case")) == {UPDATE}
+    assert catalog.filtered(None, Filters(product="windows server")) == {UPDATE, PRINTER}
+    assert catalog.filtered(set(), Filters(type="case")) == set()
+
+
+def test_docinfo_facet_values():
+    doc = DocInfo(rowid=1, id="a.md", title="A", type="case", language="en", tags=("x", "y"), meta={"product": "P", "status": None})
+    assert doc.facet_values("tags") == ("x", "y")
+    assert doc.facet_values("product") == ("P",)
+    assert doc.facet_values("status") == ()
+    assert doc.facet_values("type") == ("case",)
