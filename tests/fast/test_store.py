@@ -12,7 +12,6 @@ from kb.documents import parse_document
 from kb.query import parse_query
 from kb.retrieval import LexicalRetriever
 from kb.store.index_db import DocumentRow, IndexReader, PassageRow, Store, fts_any, fts_string
-from kb.text import tokens
 
 PRINTER = "articles/printer-spooler.md"
 NETWORK = "articles/network-notes.md"
