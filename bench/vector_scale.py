@@ -1,5 +1,5 @@
 """Vector index at scale: exact flat search versus the approximate index that kb.vectors picks above
-FLAT_LIMIT, on synthetic passage vectors of dimension 384.
+the `vectors.flat_limit` setting, on synthetic passage vectors of dimension 384.
 
     python bench/vector_scale.py                                 # 100k and 1M: flat and ivf-sq8
     python bench/vector_scale.py --sizes 100000 --compare        # also hnsw-flat, hnsw-sq8, ivf-pq

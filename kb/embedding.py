@@ -5,7 +5,7 @@ model hub at run time: models load with `local_files_only` unless HF_HUB_OFFLINE
 names where the hub is reachable. Nothing is changed in the process environment.
 
 The forward pass runs on ONNX Runtime by default (`runtime = "onnx"`, kb/onnx_runtime.py), which
-gives the same vectors as PyTorch several times faster; `runtime = "torch"` keeps it on PyTorch,
+gives the same vectors as PyTorch, faster; `runtime = "torch"` keeps it on PyTorch,
 and a model that cannot be exported falls back to PyTorch with a warning.
 """
 

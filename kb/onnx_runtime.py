@@ -1,12 +1,11 @@
-"""A sentence-transformers model run by ONNX Runtime: the same vectors, three to four times faster on a CPU.
+"""A sentence-transformers model run by ONNX Runtime: the same vectors, faster on a CPU (README, "How it works").
 
-PyTorch's eager mode pays a fixed cost per operator that dominates a short query (about 9 ms for a
-MiniLM query on 2 cores, against 2.4 ms here). sentence-transformers' own ONNX backend needs
+PyTorch's eager mode pays a fixed cost per operator that dominates a short query. sentence-transformers' own ONNX backend needs
 `optimum-onnx`, whose releases on the package index require transformers < 4.58 while
 sentence-transformers 6 requires transformers 5, so the model is exported here with
 `torch.onnx.export` (tokenizer, pooling and normalisation stay those of sentence-transformers:
-the whole module chain is traced). The export happens in memory at load time, takes about a
-second, and is checked against PyTorch on probe sentences; a model that does not export, or whose
+the whole module chain is traced). The export happens in memory at load time and is checked
+against PyTorch on probe sentences; a model that does not export, or whose
 ONNX vectors differ, stays on PyTorch.
 """
 

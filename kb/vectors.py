@@ -2,49 +2,21 @@
 
 The index type follows the number of vectors:
 
-* up to the `vectors.flat_limit` setting (default 200,000): exact search, `IndexIDMap2(IndexFlatIP)`. A query costs ~6 ms at 100k
-  and ~57 ms at 1M on 2 cores and is always right; below the limit nothing approximate is worth it.
+* up to the `vectors.flat_limit` setting (default 200,000): exact search, `IndexIDMap2(IndexFlatIP)`.
 * above it: `IndexIVFScalarQuantizer`, 8-bit scalar codes, inner product, ids stored in the inverted
   lists, hashtable direct map (so `reconstruct(id)` and `remove_ids` work by passage id).
-  nlist = the power of two nearest 4 sqrt(n) (2,048 at 200k, 4,096 at 1M), trained by spherical
-  k-means on TRAIN_PER_LIST=64 sampled vectors per list; nprobe = nlist / 16 (256 at 1M).
+  nlist = the power of two nearest 4 sqrt(n), trained by spherical k-means on TRAIN_PER_LIST
+  sampled vectors per list; nprobe = nlist / 16.
 
-Chosen by measurement: `bench/vector_scale.py --sizes 1000000 --compare`, 2 CPU cores, synthetic
-passage-like vectors (dimension 384, calibrated on real MiniLM passage vectors), single queries,
-recall@10 against exact search over 200 queries; "RSS" is what loading the index adds to a process:
-
-    1M vectors              build   RSS       p50      recall@10
-    flat (exact)              2 s   1514 MiB  57 ms    1.000
-    IVF4096-SQ8 nprobe=128   57 s    419 MiB  2.1 ms   0.953
-    IVF4096-SQ8 nprobe=256   57 s    419 MiB  3.4 ms   0.971   <- used
-    IVF4096-SQ8 nprobe=512   57 s    419 MiB  5.6 ms   0.982
-    HNSW32-Flat efSearch=128 90 s   1773 MiB  0.4 ms   0.876
-    HNSW32-SQ8  efSearch=128 86 s    674 MiB  0.3 ms   0.882
-    HNSW32-SQ8  efSearch=512 86 s    674 MiB  1.5 ms   0.957
-    IVF1024-PQ48 nprobe=128  15 s     94 MiB  3.4 ms   0.570
-    (IVF1024-SQ8, nlist = sqrt(n): 0.892 at nprobe=128, 0.956 at 256 for 8.7 ms: hence 4 sqrt(n))
-
-On the real msdocs passage vectors (38,890, 200 symptom queries) IVF-SQ8 with the same rules
-(nlist 1,024, nprobe 64) has recall@10 0.988.
-
-Why IVF-SQ8:
-* memory: 1M x 384 must fit a 2 GiB process together with the embedding model (torch + MiniLM: ~560
-  MiB RSS). Flat and HNSW-Flat hold 1.5 GB of float32 vectors: they do not fit. IVF-SQ8 needs 384 B
-  of code + 8 B of id per vector plus the direct map: ~420 MiB at 1M.
-* recall: IVF-SQ8 reaches 0.97 at 3.4 ms, far below the ~20 ms a search request takes end to end.
-  HNSW-SQ8 is faster for the same recall but levels off near 0.96; PQ codes of 48 bytes cap recall
-  near 0.6. Speed below a few ms does not show in a request, so it did not decide.
-* updates: IVF removes ids natively, so `kb index` keeps applying add/remove to the stored index;
-  HNSW cannot remove (it would need a rebuild, 80+ s at 1M, on every change).
-* filters: a selector on HNSW returns fewer than k hits when few ids are allowed (the walk stops at
-  efSearch candidates). Here small allowed sets are scored directly, larger ones are scanned with
-  nprobe widened by the inverse of the allowed fraction, so filtered recall does not collapse.
+Why IVF-SQ8 above the limit (measurements: README, "Vector index"): it fits a million vectors
+with the model in a small process, keeps recall near exact, removes ids natively (so `kb index`
+applies changes instead of rebuilding), and keeps recall under filters (small allowed sets are
+scored directly, larger ones scanned with nprobe widened by the inverse of the allowed fraction).
 
 Single queries run faiss on the calling thread only (see `_one_thread`): a second OpenMP thread
 does not speed up one query and makes it several times slower whenever another thread holds a core.
 
-`vector(id)` of an IVF-SQ8 index is the decoded 8-bit vector: within 1e-3 per component of the
-original; cosines computed from it moved by at most 0.002 on the real vectors.
+`vector(id)` of an IVF-SQ8 index is the decoded 8-bit vector, close to (not equal to) the original.
 """
 
 from __future__ import annotations
@@ -62,7 +34,7 @@ NPROBE_FRACTION = 1 / 16
 
 EXACT_SUBSET = 2_000
 """Filtered searches allowing at most this many ids score them directly (~1.5 us per id at 1M) rather
-than scanning the lists with a selector (~3 ms for a full scan of 1M codes)."""
+than scanning the lists with a selector."""
 
 TRAIN_PER_LIST = 64
 """Training vectors per inverted list; faiss wants >= 39, more only slows training."""
@@ -262,10 +234,9 @@ class VectorIndex:
 def _one_thread() -> Iterator[None]:
     """Run faiss on the calling thread only, for one query.
 
-    A single query gains nothing from a second OpenMP thread (flat 200k: 11.5 ms either way on an
-    idle machine), but when anything else holds a core (torch embedding another request, a build)
-    the OpenMP barrier waits for a descheduled thread: flat 100k took 32 ms with 2 threads against
-    5.8 ms with 1. The setting is per thread in OpenMP, so it is restored for the caller's other work.
+    A single query gains nothing from a second OpenMP thread, but when anything else holds a core
+    (the model embedding another request, a build) the OpenMP barrier waits for a descheduled
+    thread, several times slower. The setting is per thread in OpenMP, so it is restored after.
     """
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
