@@ -9,7 +9,6 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
 from api.models import DocumentResponse, RelatedDocument
-from kb.config import Settings
 from kb.live import LiveIndex
 from kb.search import Searcher
 from kb.store.searches import SearchLog
@@ -26,10 +25,6 @@ def current_searcher(request: Request) -> Searcher:
 
 def search_log(request: Request) -> SearchLog:
     return request.app.state.search_log
-
-
-def settings(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 def templates(request: Request) -> Jinja2Templates:

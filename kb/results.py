@@ -115,8 +115,8 @@ def case_summary(meta: dict, q: ParsedQuery, resolution: PassageRow | None) -> C
 
 
 def _text(value) -> str | None:
-    """Front matter is free-form YAML: a missing or empty value is None, anything else its text."""
-    return str(value) if value not in (None, "", [], {}) else None
+    """Front matter is free-form YAML: a missing, empty or false value is None, anything else its text."""
+    return str(value) if value else None
 
 
 def _strings(value) -> list[str]:

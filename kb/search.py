@@ -22,7 +22,7 @@ from kb.batching import QueryEncoder
 from kb.catalog import FACET_FIELDS, Catalog, Filters
 from kb.chunking import split_text
 from kb.codes import extract_codes
-from kb.config import SearchSettings, Settings
+from kb.config import SearchSettings, Settings, load_settings
 from kb.embedding import Embedder, load_embedder
 from kb.fusion import reciprocal_rank_fusion, rank_within, score_fusion
 from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
@@ -200,8 +200,6 @@ class Searcher:
 
 def open_searcher(settings: Settings | None = None) -> Searcher:
     """A Searcher over the published index that `settings` (default: the current directory's) describe."""
-    from kb.config import load_settings
-
     settings = settings or load_settings()
     return Searcher.open(settings.index, load_embedder(settings), settings.search)
 

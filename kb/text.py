@@ -12,9 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from kb.store.fts_tokenizer import FTS_TOKENIZER, fold_char
-
-__all__ = ["FTS_TOKENIZER", "STOPWORDS", "WORD", "content_words", "fold", "fold_char", "token_spans", "tokens", "words"]
+from kb.store.fts_tokenizer import fold_char
 
 _MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 WORD = re.compile(rf"\w(?:[\w.\-{_MARKS}]*[\w{_MARKS}])?", re.UNICODE)

@@ -20,6 +20,10 @@ from kb.embedding import Embedder
 from kb.indexer import build_index
 from kb.search import Searcher
 
+# Tests say which corpus, index and model they use; a developer's own KB_* settings must not leak in.
+for _name in [n for n in os.environ if n.startswith("KB_")]:
+    del os.environ[_name]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 ARTICLES = ROOT / "articles"

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from kb.config import Settings
+from kb.config import Settings, VectorSettings
 from kb.embedding import Embedder
 from kb.indexer import build_index
 from kb.catalog import Filters
-from kb.config import VectorSettings
 from kb.layout import IndexLayout, ModelMismatch
 from kb.search import Searcher
 

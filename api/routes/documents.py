@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.dependencies import CurrentSearcher, find_document, related_documents
-from api.models import DocumentResponse, RelatedDocument
-from api.routes.search import ERRORS
+from api.models import ERRORS, DocumentResponse, RelatedDocument
 
 router = APIRouter(tags=["documents"])
 

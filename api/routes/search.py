@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.dependencies import CurrentSearcher, Log
 from api.models import (
-    AppliedFilters, ErrorBody, FacetValue, Gap, GapsResponse, SearchResponse, SearchResult, SimilarRequest,
+    ERRORS, AppliedFilters, ErrorBody, FacetValue, Gap, GapsResponse, SearchResponse, SearchResult, SimilarRequest,
     SimilarResponse,
 )
 from kb.catalog import Filters
@@ -19,10 +19,9 @@ from kb.store.searches import SearchLog
 
 MAX_QUERY_CHARS = 1000
 MAX_TICKET_CHARS = 20_000
-ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
 TOO_LARGE = {413: {"model": ErrorBody, "description": "Ticket text over 20,000 characters."}}
 
-router = APIRouter(tags=["search"])
+router = APIRouter()
 
 
 def run_search(searcher: Searcher, log: SearchLog, q: str, k: int, applied: AppliedFilters, explain: bool) -> SearchResponse:
@@ -47,7 +46,7 @@ def to_result(hit: Hit, explain: bool) -> SearchResult:
     return result if explain else result.model_copy(update={"explain": None})
 
 
-@router.get("/api/search", response_model=SearchResponse, responses=ERRORS)
+@router.get("/api/search", response_model=SearchResponse, responses=ERRORS, tags=["search"])
 def api_search(
     searcher: CurrentSearcher,
     log: Log,
@@ -66,7 +65,7 @@ def api_search(
     return run_search(searcher, log, q, k, applied, explain)
 
 
-@router.post("/api/similar", response_model=SimilarResponse, responses={**ERRORS, **TOO_LARGE})
+@router.post("/api/similar", response_model=SimilarResponse, responses={**ERRORS, **TOO_LARGE}, tags=["search"])
 def api_similar(searcher: CurrentSearcher, request: SimilarRequest) -> SimilarResponse:
     """Past cases and articles most similar to a whole ticket; error codes in it are matched exactly."""
     if len(request.text) > MAX_TICKET_CHARS:

@@ -13,7 +13,7 @@ router = APIRouter()
 @router.get("/healthz", response_model=Health, tags=["service"])
 def healthz(searcher: CurrentSearcher) -> Health:
     """Liveness and what is being served."""
-    return Health.model_validate(searcher.stats())
+    return Health(status="ok", **vars(searcher.stats()))
 
 
 @router.post("/api/admin/reload", response_model=Reloaded, tags=["admin"],
@@ -21,4 +21,4 @@ def healthz(searcher: CurrentSearcher) -> Health:
 def admin_reload(live: Live) -> Reloaded:
     """Switch to the newest published index now (the server also checks on its own every second)."""
     changed = live.reload()
-    return Reloaded.model_validate({**vars(live.get().stats()), "reloaded": changed})
+    return Reloaded(status="ok", reloaded=changed, **vars(live.get().stats()))

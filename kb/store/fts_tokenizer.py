@@ -25,7 +25,7 @@ def _table() -> sqlite3.Connection:
     return conn
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=65_536)
 def fold_char(char: str) -> str | None:
     """How FTS5 reads one character: None for a separator, "" for a diacritic it drops, else its folded form."""
     if char.isascii():

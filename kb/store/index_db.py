@@ -16,9 +16,9 @@ from pathlib import Path
 
 from kb.chunking import Passage
 from kb.documents import Document
+from kb.store.fts_tokenizer import FTS_TOKENIZER
 
 SCHEMA_VERSION = 5
-from kb.store.fts_tokenizer import FTS_TOKENIZER
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -216,9 +216,9 @@ class IndexReader:
         return PassageRow(*row) if row else None
 
     def first_passage_in_section(self, doc_id: str, section: str) -> PassageRow | None:
-        """The first passage under a top-level heading, e.g. a case's 'Resolution'."""
-        row = self.conn.execute("SELECT id, doc_id, heading, text, line FROM passages WHERE doc_id = ? AND section = ?"
-                                " ORDER BY ordinal LIMIT 1", (doc_id, section)).fetchone()
+        """The first passage under a top-level heading (any letter case), e.g. a case's 'Resolution'."""
+        row = self.conn.execute("SELECT id, doc_id, heading, text, line FROM passages WHERE doc_id = ?"
+                                " AND section = ? COLLATE NOCASE ORDER BY ordinal LIMIT 1", (doc_id, section)).fetchone()
         return PassageRow(*row) if row else None
 
     def document(self, doc_id: str) -> StoredDocument | None:

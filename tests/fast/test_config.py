@@ -146,6 +146,33 @@ def test_file_is_only_read_by_load_settings(project, monkeypatch):
     assert Settings().articles == project / "articles"  # a later direct Settings() sees no file
 
 
+def test_default_folders_are_relative_to_the_file_too(project, monkeypatch):
+    (project / "pyproject.toml").write_text("[tool.casebook]\nmodel = \"m\"\n", encoding="utf-8")
+    monkeypatch.chdir(project / "sub")
+    s = load_settings()
+    assert (s.articles, s.index, s.model) == (project / "articles", project / "index", "m")
+
+
+def test_empty_env_vars_are_ignored(project, monkeypatch):
+    monkeypatch.setenv("KB_API_KEY", "")   # an empty key must not lock every API request out
+    monkeypatch.setenv("KB_INDEX", "")
+    s = load_settings(cwd=project)
+    assert s.api_key is None and s.index == project / "out"
+
+
+@pytest.mark.parametrize("table", ['[tool.casebook]\nmodle = "x"\n', "[tool.casebook]\n[tool.casebook.search]\ndence = 0.7\n"])
+def test_a_misspelt_key_is_an_error_not_ignored(project, table):
+    (project / "pyproject.toml").write_text(table, encoding="utf-8")
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        load_settings(cwd=project)
+
+
+def test_secrets_in_the_committed_file_are_refused(project):
+    (project / "pyproject.toml").write_text('[tool.casebook]\napi_key = "s3cret"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="api_key must come from the environment"):
+        load_settings(cwd=project)
+
+
 # --- copies, hashing ---------------------------------------------------------------------------------
 
 
