@@ -26,8 +26,10 @@ index: install
 	-$(BIN)/kb check --no-warnings
 	$(BIN)/kb index
 
+# brings index/ up to date with articles/ first (under a second when nothing changed; after an upgrade
+# that changes the index format, a rebuild whose vectors come from the embedding cache)
 run: install
-	@test -e index/current || $(BIN)/kb index
+	$(BIN)/kb index --quiet
 	$(BIN)/kb serve --host $(HOST) --port $(PORT)
 
 serve: run
