@@ -107,3 +107,14 @@ def test_discover_skips_readme_and_refuses_symlinks_outside(tmp_path: Path):
     found, errors = discover(root)
     assert list(found) == ["cases/a.md"]
     assert [e.path for e in errors] == ["cases/link.md"]
+
+
+def test_unquoted_hex_error_code_is_a_warning_with_the_fix():
+    """YAML reads 0x80070005 unquoted as 2147942405, which is what would be indexed: kb check says so."""
+    from kb.validation import check_document
+
+    source = "---\ntitle: Access denied\ntype: case\nstatus: open\nlanguage: en\nerror_codes: [0x80070005, \"0x800f0922\"]\n---\n## Symptoms\nIt fails.\n"
+    problems = check_document(parse_document(source, "cases/access.md"))
+    assert [(p.line, p.severity) for p in problems] == [(6, "warning")]
+    assert 'error code 2147942405 was read as a number' in problems[0].message
+    assert 'error_codes: ["0x80070005"]' in problems[0].message

@@ -373,16 +373,6 @@ def test_with_phrases_finds_phrases_with_letters_python_folds_differently(lexica
     assert lexical.with_phrases([phrase]) == {NETWORK}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "YAML reads an unquoted 0x80070005 in front matter as the integer 2147942405, and the keywords field and "
-    "summary passage index that decimal, so the code as written is not found (kb check accepts it silently)"))
-def test_unquoted_hex_error_code_in_front_matter_is_found(tmp_path):
-    source = "---\ntitle: Access denied\ntype: case\nstatus: open\nerror_codes: [0x80070005]\n---\n## Symptoms\nIt fails.\n"
-    path = tmp_path / "index.sqlite"
-    build(path, {"cases/access.md": source})
-    assert IndexReader(path).rank_documents(["0x80070005"], (5, 3, 1), 10) != []
-
-
 # --- Filters -----------------------------------------------------------------------------------------
 
 
