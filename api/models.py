@@ -47,8 +47,8 @@ class CaseSummary(FromCore):
 class Explain(FromCore):
     """Why a result came up: its rank in each retriever and the query terms found in the passage."""
 
-    dense_rank: int | None = Field(None, description="Rank of the document by embedding similarity (1 = best); null if not in the top candidates.")
-    lexical_rank: int | None = Field(None, description="Rank of the document by BM25 (1 = best); null if no query word matched.")
+    dense_rank: int | None = Field(None, description="Rank of the document among the candidates by embedding similarity (1 = best).")
+    lexical_rank: int | None = Field(None, description="Rank of the document among the candidates by BM25 (1 = best); null if no query word matched.")
     matched_terms: list[str] = []
     fused_score: float
 
@@ -64,6 +64,7 @@ class SearchResult(WithUrl):
     line: int = Field(description="Line of the shown passage in the source file.")
     snippet: str
     highlights: list[tuple[int, int]] = Field(description="[start, end) character offsets of matched words in `snippet`.")
+    matched_phrases: list[str] = Field([], description='The query\'s "quoted" and required phrases that the document contains.')
     case: CaseSummary | None = None
     explain: Explain | None = Field(None, description="Ranking details; only with explain=true.")
 
@@ -74,6 +75,7 @@ class FacetValue(BaseModel):
 
 
 class AppliedFilters(BaseModel):
+    require: list[str] = []
     type: DocType | None = None
     tag: list[str] = []
     language: str | None = None

@@ -161,7 +161,7 @@ def evaluate(
 
     from kb.documents import DocumentError
     from kb.embedding import load_embedder
-    from kb.evaluation import METRICS, evaluate as run_eval, index_corpus, load_queries
+    from kb.evaluation import METRICS, evaluate as run_eval, evaluate_slices, index_corpus, load_queries
     from kb.search import Searcher
 
     settings = settings_or_exit()
@@ -185,6 +185,13 @@ def evaluate(
         for name, values in results.items():
             table.add_row(name, *(f"{values[m]:.3f}" for m in METRICS))
         out.print(table)
+        if "hybrid" in modes:
+            by_slice = Table(title=f"{path.name}: hybrid by slice", title_justify="left")
+            for column in ("slice", "queries", *METRICS):
+                by_slice.add_column(column, justify="left" if column == "slice" else "right", no_wrap=True)
+            for name, (count, values) in evaluate_slices(searcher, queries).items():
+                by_slice.add_row(name, str(count), *(f"{values[m]:.3f}" for m in METRICS))
+            out.print(by_slice)
 
 
 @app.command()

@@ -32,7 +32,12 @@ class SearchSettings(BaseModel):
     rrf_k: int = 60
     dense: float = 0.6
     lexical: float = 0.4
+    phrase: float = 0.2
+    """Hybrid: weight of quoted-phrase evidence (times the share of the query's quoted phrases a document contains)."""
     depth: int = 100
+    union: bool = True
+    """Hybrid: score every candidate of either retriever with both (a document only BM25 found gets
+    its best passage's cosine, one only the vectors found gets its BM25) before fusing."""
     scale_dense: bool = True
     """Score fusion: divide cosines by the best one, like BM25 scores."""
     document_fields: tuple[float, float, float] = (5.0, 3.0, 1.0)

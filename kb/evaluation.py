@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from kb.codes import extract_codes
 from kb.config import Settings
 from kb.documents import DocumentError, discover
 from kb.embedding import Embedder
@@ -27,6 +28,7 @@ class EvalQuery:
     id: str
     query: str
     relevant: tuple[str, ...]
+    area: str | None = None  # e.g. the product area of a msdocs query, for the per-slice table
 
 
 def load_queries(path: Path) -> list[EvalQuery]:
@@ -37,7 +39,7 @@ def load_queries(path: Path) -> list[EvalQuery]:
             continue
         try:
             item = json.loads(line)
-            queries.append(EvalQuery(str(item["id"]), str(item["query"]), tuple(item["relevant"])))
+            queries.append(EvalQuery(str(item["id"]), str(item["query"]), tuple(item["relevant"]), item.get("area")))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise DocumentError(path, n, f"bad query line ({exc.__class__.__name__}: {exc}); expected {{\"id\", \"query\", \"relevant\": [...]}}") from None
     return queries
@@ -67,19 +69,50 @@ def index_corpus(settings: Settings, corpus: Path, embedder: Embedder, progress:
 
 def evaluate(searcher: Searcher, queries: list[EvalQuery], modes: tuple[str, ...] = MODES, k: int = 10) -> dict[str, dict[str, float]]:
     """Metric values per mode."""
+    return {mode: _metrics(queries, _run(searcher, queries, mode, k)) for mode in modes}
+
+
+def evaluate_slices(searcher: Searcher, queries: list[EvalQuery], mode: str = "hybrid", k: int = 10) -> dict[str, tuple[int, dict[str, float]]]:
+    """(query count, metric values) per slice of the queries: all, quoted, with error codes, and per
+    product area when the queries name one, so a regression shows where it happens."""
+    run = _run(searcher, queries, mode, k)
+    out = {}
+    for name, members in slices(queries).items():
+        subset = [q for q in queries if q.id in members]
+        out[name] = (len(subset), _metrics(subset, {q.id: run[q.id] for q in subset}))
+    return out
+
+
+def slices(queries: list[EvalQuery]) -> dict[str, set[str]]:
+    """Query ids per slice; empty slices are left out."""
+    found = {"all": {q.id for q in queries},
+             "quoted": {q.id for q in queries if '"' in q.query},
+             "error codes": {q.id for q in queries if extract_codes(q.query)}}
+    for product in sorted({_product(q.area) for q in queries if q.area}):
+        found[f"area {product}"] = {q.id for q in queries if q.area and _product(q.area) == product}
+    return {name: ids for name, ids in found.items() if ids}
+
+
+def _product(area: str) -> str:
+    """The product part of an area such as 'windows-server/backup-and-storage'."""
+    return area.split("/")[0]
+
+
+def _run(searcher: Searcher, queries: list[EvalQuery], mode: str, k: int) -> dict[str, dict[str, float]]:
+    """Ranked document ids per query, scored from ranks so ranx keeps our order exactly (fused scores can tie)."""
+    run = {}
+    for q in queries:
+        ranked = searcher.rank(q.query, k=k, mode=mode)
+        run[q.id] = {r.doc_id: float(k - i) for i, r in enumerate(ranked)} or {"-": 0.0}
+    return run
+
+
+def _metrics(queries: list[EvalQuery], run: dict[str, dict[str, float]]) -> dict[str, float]:
     from ranx import Qrels, Run
     from ranx import evaluate as ranx_evaluate
 
     qrels = Qrels.from_dict({q.id: {d: 1 for d in q.relevant} for q in queries})
-    results = {}
-    for mode in modes:
-        run = {}
-        for q in queries:
-            ranked = searcher.rank(q.query, k=k, mode=mode)
-            # scores from ranks, so ranx keeps our order exactly (fused scores can tie)
-            run[q.id] = {r.doc_id: float(k - i) for i, r in enumerate(ranked)} or {"-": 0.0}
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="unsafe cast")  # numba noise on uint64 ids
-            scores = ranx_evaluate(qrels, Run.from_dict(run), list(METRICS), make_comparable=True)
-        results[mode] = {m: float(scores[m]) for m in METRICS}
-    return results
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="unsafe cast")  # numba noise on uint64 ids
+        scores = ranx_evaluate(qrels, Run.from_dict(run), list(METRICS), make_comparable=True)
+    return {m: float(scores[m]) for m in METRICS}

@@ -24,6 +24,7 @@ class Ranked:
     ranks: dict
     passage_id: int | None = None  # the passage to show: chosen only for documents that are shown
     similarity: float | None = None  # cosine of that passage and the query
+    phrases: tuple[str, ...] = ()  # the query's quoted phrases the document contains
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Hit:
     snippet: str
     highlights: list[tuple[int, int]]
     explain: Explanation
+    matched_phrases: list[str] = field(default_factory=list)
     case: CaseSummary | None = None
 
 
@@ -97,6 +99,7 @@ def make_hit(doc: DocInfo, ranked: Ranked, passage: PassageRow, q: ParsedQuery,
         score=score, similarity=round(ranked.similarity, 4), heading=passage.heading, line=passage.line,
         snippet=snippet.text, highlights=snippet.highlights,
         explain=Explanation(ranked.ranks.get("dense"), ranked.ranks.get("lexical"), snippet.matched, score),
+        matched_phrases=[*ranked.phrases, *(p for p in q.required if p not in ranked.phrases)],
         case=case_summary(doc.meta, q, resolution) if doc.type == "case" else None,
     )
 

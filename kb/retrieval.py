@@ -42,6 +42,11 @@ class DenseRetriever:
         """Cosine of `vector` and each given passage."""
         return dict(zip(passage_ids, (self.vectors.vectors(passage_ids) @ vector).tolist()))
 
+    def scores(self, vector: np.ndarray, doc_ids: Sequence[str]) -> dict[str, float]:
+        """Cosine of each given document's best passage (for candidates the other retriever found)."""
+        similarity = self.similarities(vector, self.catalog.passages_of(doc_ids))
+        return {d: max(similarity[p] for p in self.catalog.doc_passages[d]) for d in doc_ids if self.catalog.doc_passages.get(d)}
+
     def document_vector(self, doc_id: str) -> np.ndarray | None:
         """The unit mean of a document's passage vectors (None when it has none)."""
         own = self.catalog.doc_passages.get(doc_id)
@@ -66,10 +71,25 @@ class LexicalRetriever:
         hits = [(self.catalog.rowid_doc[rowid], score) for rowid, score in rows]
         return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
 
+    def scores(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[str, float]:
+        """BM25 of the given documents (those without any query word are left out: their BM25 is 0)."""
+        found = self.reader.score_documents(q.words, self.document_fields, [self.catalog.doc_rowid[d] for d in doc_ids])
+        return {self.catalog.rowid_doc[r]: s for r, s in found.items()}
+
     def passages(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[int, float]:
         """BM25 of the passages of `doc_ids` that contain query words."""
         rowids = [self.catalog.doc_rowid[d] for d in doc_ids]
         return self.reader.rank_passages(q.words, rowids, self.passage_fields)
+
+    def containing(self, phrases: Sequence[str], allowed: set[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """The documents (of `allowed`) that contain any of `phrases`, with the phrases each contains."""
+        found: dict[str, list[str]] = {}
+        for phrase in phrases:
+            for rowid in self.reader.documents_with_phrase(phrase):
+                doc = self.catalog.rowid_doc[rowid]
+                if allowed is None or doc in allowed:
+                    found.setdefault(doc, []).append(phrase)
+        return {d: tuple(p) for d, p in found.items()}
 
     def with_phrases(self, phrases: Sequence[str]) -> set[str] | None:
         """Documents containing every phrase (None when there are none)."""

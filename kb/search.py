@@ -87,26 +87,45 @@ class Searcher:
         q = parse_query(query) if isinstance(query, str) else query
         if q.empty:
             return []
-        allowed = self.catalog.filtered(self.lexical.with_phrases(q.phrases), filters or Filters())
+        allowed = self.catalog.filtered(self.lexical.with_phrases(q.required), filters or Filters())
         return self._ranked(q, max(self.weights.depth, k), allowed, mode)[:k]
 
     def _ranked(self, q: ParsedQuery, depth: int, allowed: set[str] | None, mode: str) -> list[Ranked]:
+        """Fused ranking within `allowed`. In hybrid mode quoted phrases are evidence: documents that
+        contain them join the candidates and score `search.phrase` times the share they contain."""
         if allowed is not None and not allowed:
             return []
-        dense = self.dense.rank(q, depth, allowed) if mode != "lexical" else []
+        vector = self.encode_query(q.text) if mode != "lexical" else None
+        dense = self.dense.documents(vector, depth, allowed) if mode != "lexical" else []
         lexical = self.lexical.rank(q, depth, allowed) if mode != "dense" else []
-        return self._fuse(dense, lexical, mode)
+        contains = self.lexical.containing(q.phrases, allowed) if mode == "hybrid" else {}
+        if mode == "hybrid" and self.weights.union:
+            more = contains.keys() if len(contains) <= 10 * depth else ()  # a common phrase adds no candidates
+            dense, lexical = self._complete(q, vector, dense, lexical, more)
+        return self._fuse(dense, lexical, mode, contains=contains, phrases=len(q.phrases))
 
-    def _fuse(self, dense, lexical, mode: str, lexical_weight: float | None = None) -> list[Ranked]:
-        """Fuse the dense and lexical document rankings as the settings say."""
+    def _complete(self, q: ParsedQuery, vector: np.ndarray, dense: list, lexical: list, more=()) -> tuple[list, list]:
+        """Both rankings over the union of their candidates (and `more`), each scored by both retrievers."""
+        in_dense, in_lexical = {d for d, _ in dense}, {d for d, _ in lexical}
+        candidates = list(dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical] + list(more)))
+        dense = dense + list(self.dense.scores(vector, [d for d in candidates if d not in in_dense]).items())
+        lexical = lexical + list(self.lexical.scores(q, [d for d in candidates if d not in in_lexical]).items())
+        return _by_score(dense), _by_score(lexical)
+
+    def _fuse(self, dense, lexical, mode: str, lexical_weight: float | None = None,
+              contains: dict[str, tuple[str, ...]] | None = None, phrases: int = 0) -> list[Ranked]:
+        """Fuse the dense and lexical document rankings, and the quoted-phrase evidence, as the settings say."""
         w = self.weights
+        contains = contains or {}
+        evidence = sorted(((d, len(p) / phrases) for d, p in contains.items()), key=lambda item: -item[1])
         lists = {"dense": (w.dense if mode != "lexical" else 0.0, dense),
-                 "lexical": ((w.lexical if lexical_weight is None else lexical_weight) if mode != "dense" else 0.0, lexical)}
+                 "lexical": ((w.lexical if lexical_weight is None else lexical_weight) if mode != "dense" else 0.0, lexical),
+                 "phrases": (w.phrase, evidence)}
         if w.fusion == "rrf":
             fused = reciprocal_rank_fusion(lists, w.rrf_k)
         else:
-            fused = score_fusion(lists, scaled=None if w.scale_dense else ("lexical",))
-        return [Ranked(f.key, f.score, dict(f.ranks)) for f in fused]
+            fused = score_fusion(lists, scaled=("dense", "lexical") if w.scale_dense else ("lexical",))
+        return [Ranked(f.key, f.score, dict(f.ranks), phrases=contains.get(f.key, ())) for f in fused]
 
     def with_passages(self, q: ParsedQuery, vector: np.ndarray, ranked: list[Ranked]) -> list[Ranked]:
         """Each document with the passage to show (see `kb.fusion.rank_within`) and its similarity."""
@@ -126,17 +145,19 @@ class Searcher:
         ranked = self.rank(q, k, filters, mode)
         return self._hits(q, self.encode_query(q.text), ranked) if ranked else []
 
-    def search_with_facets(self, query: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Hit], dict]:
-        """`search` and `facets` together, as the page and the API need them.
+    def search_with_facets(self, query: str, k: int = 10, filters: Filters | None = None,
+                           require: tuple[str, ...] = ()) -> tuple[list[Hit], dict]:
+        """`search` and `facets` together, as the page and the API need them (`require`: phrases every
+        result must contain, besides those written +"like this").
 
         Without filters both come from the same ranking, which halves the work of a request.
         """
         filters = filters or Filters()
-        q = parse_query(query)
+        q = parse_query(query, require)
         if q.empty:
             return [], {name: [] for name in FACET_FIELDS}
         depth = max(self.weights.depth, k)
-        phrases = self.lexical.with_phrases(q.phrases)
+        phrases = self.lexical.with_phrases(q.required)
         candidates = self._ranked(q, depth, phrases, "hybrid")
         ranked = candidates if filters.empty else self._ranked(q, depth, self.catalog.filtered(phrases, filters), "hybrid")
         facets = count_facets([self.catalog.docs[r.doc_id] for r in candidates[: self.weights.facet_depth]], filters)
@@ -196,6 +217,11 @@ class Searcher:
     def stats(self) -> IndexStats:
         return IndexStats(documents=len(self.catalog), passages=len(self.vectors), model=self.manifest["model"],
                           built_at=self.manifest["built_at"], build=self.build.name)
+
+
+def _by_score(ranking: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Best first; equal scores keep their order."""
+    return sorted(ranking, key=lambda item: -item[1])
 
 
 def open_searcher(settings: Settings | None = None) -> Searcher:

@@ -43,12 +43,37 @@ def test_error_code_query_returns_the_document_with_that_code_first(kb_settings:
         assert searcher.search(code, k=1)[0].id == doc
 
 
-def test_quoted_phrase_is_required(fixture_searcher: Searcher):
+def test_plus_quoted_phrase_is_required(fixture_searcher: Searcher):
     loose = fixture_searcher.search("driver crashes", k=10)
     assert len(loose) > 1
-    strict = fixture_searcher.search('"printer driver" crashes', k=10)
+    strict = fixture_searcher.search('+"printer driver" crashes', k=10)
     assert [h.id for h in strict] == ["articles/printer-spooler.md"]
-    assert fixture_searcher.search('"no such phrase anywhere"', k=10) == []
+    assert strict[0].matched_phrases == ["printer driver"]
+    assert fixture_searcher.search('+"no such phrase anywhere"', k=10) == []
+    hits, _ = fixture_searcher.search_with_facets("crashes", 10, require=("printer driver",))  # the API's require=
+    assert [h.id for h in hits] == ["articles/printer-spooler.md"]
+
+
+def test_quoted_phrase_is_evidence_not_a_filter(fixture_searcher: Searcher):
+    """A pasted message that is not in the answer must not hide it; one that is in a document raises it."""
+    query = 'backup box burning all its processor and memory, refs disk "Error 0x7F: worker thread stalled"'
+    assert "cases/refs-backup-slow.md" in [h.id for h in fixture_searcher.search(query, k=3)]
+    plain = [h.id for h in fixture_searcher.search("driver crashes", k=10)]
+    quoted = fixture_searcher.search('"printer driver" crashes', k=10)
+    assert len(quoted) == len(plain) > 1  # nothing filtered out
+    assert quoted[0].id == "articles/printer-spooler.md" and quoted[0].matched_phrases == ["printer driver"]
+    assert all(h.matched_phrases == [] for h in quoted[1:])
+
+
+def test_a_document_only_bm25_finds_can_rank_first(fixture_searcher: Searcher):
+    """With one candidate per retriever, the document only BM25 found is still scored by its cosine."""
+    narrow = fixture_searcher.with_weights(fixture_searcher.weights.model_copy(update={"depth": 1}))
+    dense_first = narrow.rank("7031", k=1, mode="dense")[0].doc_id
+    assert dense_first != "articles/printer-spooler.md"  # the event id's document is not the nearest vector
+    assert narrow.rank("7031", k=1, mode="lexical")[0].doc_id == "articles/printer-spooler.md"
+    assert narrow.rank("7031", k=1)[0].doc_id == "articles/printer-spooler.md"
+    top_k_only = narrow.with_weights(narrow.weights.model_copy(update={"union": False}))
+    assert top_k_only.rank("7031", k=1)[0].doc_id == dense_first  # what fusion over the top lists alone did
 
 
 def test_facets_count_each_field_with_the_other_filters(fixture_searcher: Searcher):

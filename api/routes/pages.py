@@ -44,5 +44,5 @@ def search_link(q: str, applied: AppliedFilters, **change) -> str:
             params["tag"] = [t for t in params["tag"] if t != value] if value in params["tag"] else [*params["tag"], value]
         else:
             params[key] = None if params.get(key) == value else value
-    pairs = [("q", q)] + [(k, v) for k, v in params.items() if k != "tag" and v] + [("tag", t) for t in params["tag"]]
+    pairs = [("q", q)] + [(k, v) for k, v in params.items() if k not in ("tag", "require") and v] + [("tag", t) for t in params["tag"]]
     return "/?" + urlencode(pairs)

@@ -31,7 +31,7 @@ def run_search(searcher: Searcher, log: SearchLog, q: str, k: int, applied: Appl
         raise HTTPException(422, "q must contain a search term")
     filters = Filters(type=applied.type, tags=tuple(applied.tag), language=applied.language,
                       product=applied.product, status=applied.status)
-    (hits, facets), took = timed(searcher.search_with_facets, query, k, filters)
+    (hits, facets), took = timed(searcher.search_with_facets, query, k, filters, tuple(applied.require))
     log.record(query, len(hits), hits[0].similarity if hits else None, took)
     return SearchResponse(
         query=query, k=k, took_ms=round(took, 2), filters=applied,
@@ -51,9 +51,11 @@ def api_search(
     searcher: CurrentSearcher,
     log: Log,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
-                            description='Symptom, error code or question. "Quoted phrases" are required.')],
+                            description='Symptom, error code or question. "Quoted phrases" rank documents that contain them '
+                                        'higher; +"phrases" with a plus are required.')],
     k: Annotated[int, Query(ge=1, le=100, description="Number of documents to return.")] = 10,
     type: Annotated[Literal["article", "case"] | None, Query(description="Only articles or only cases.")] = None,
+    require: Annotated[list[str], Query(max_length=MAX_QUERY_CHARS, description='Phrases every result must contain (repeat for several), like +"phrase" in q.')] = [],
     tag: Annotated[list[str], Query(description="Required tags (repeat for several).")] = [],
     language: Annotated[str | None, Query(max_length=20, description="Language code, e.g. en, pt, ru.")] = None,
     product: Annotated[str | None, Query(max_length=200, description="Product (front matter `product`).")] = None,
@@ -61,7 +63,7 @@ def api_search(
     explain: Annotated[bool, Query(description="Add per-result ranking details.")] = False,
 ) -> SearchResponse:
     """Documents ranked for a symptom: best passage per document with matched words marked, and facet counts."""
-    applied = AppliedFilters(type=type, tag=tag, language=language, product=product, status=status)
+    applied = AppliedFilters(require=require, type=type, tag=tag, language=language, product=product, status=status)
     return run_search(searcher, log, q, k, applied, explain)
 
 

@@ -141,3 +141,12 @@ def test_rank_within_respects_k():
     # k=0: 1 -> 1, 2 -> 1/2 + 1/3, 3 -> 1, 4 -> 1/2: first places win (1 and 3 tie -> earliest)
     assert rank_within([1, 2, 3, 4], rankings, k=0) == 1
     assert rank_within([3, 2, 1, 4], rankings, k=0) == 3
+
+
+def test_quoted_phrase_evidence_is_added_unscaled():
+    """How the searcher fuses: dense and BM25 scaled by their best, phrase evidence as a share (0..1)."""
+    lists = {"dense": (0.6, [("a", 0.8), ("b", 0.4)]), "lexical": (0.4, [("b", 10.0), ("a", 5.0)]),
+             "phrases": (0.2, [("b", 0.5)])}
+    fused = {f.key: f.score for f in score_fusion(lists, scaled=("dense", "lexical"))}
+    assert fused["a"] == pytest.approx(0.6 + 0.4 * 0.5)
+    assert fused["b"] == pytest.approx(0.6 * 0.5 + 0.4 + 0.2 * 0.5)

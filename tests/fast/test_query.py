@@ -14,7 +14,7 @@ from kb.store.index_db import FTS_TOKENIZER
 # --- parse_query -------------------------------------------------------------------------------------
 
 
-def test_quoted_phrases_are_required_and_text_has_no_quote_marks():
+def test_quoted_phrases_are_kept_and_text_has_no_quote_marks():
     q = parse_query('"access denied" when mapping drive "error 5"')
     assert q.phrases == ("access denied", "error 5")
     assert q.text == "access denied when mapping drive error 5"
@@ -175,3 +175,13 @@ def test_tokens_agree_with_fts5_on_codes():
     (expected,) = fts5_tokens(["0x80070005 10.0.17763 KRB_AP_ERR_SKEW Wi-Fi KB5005565"])
     assert expected == ("0x80070005", "10", "0", "17763", "krb", "ap", "err", "skew", "wi", "fi", "kb5005565")
     assert text.tokens("0x80070005 10.0.17763 KRB_AP_ERR_SKEW Wi-Fi KB5005565") == expected
+
+
+def test_plus_quoted_phrases_and_require_are_required_plain_quotes_are_evidence():
+    q = parse_query('backup fails "access denied" +"repository share" now', require=("NAS", "access denied"))
+    assert q.phrases == ()  # "access denied" is also required: required wins
+    assert q.required == ("repository share", "NAS", "access denied")
+    assert q.text == "backup fails access denied repository share now"  # no quote marks or plus signs for the model
+    assert ("repository", "share") in q.terms and ("nas",) in q.terms
+    evidence = parse_query('"could not load WMI objects" on server')
+    assert evidence.phrases == ("could not load WMI objects",) and evidence.required == ()
