@@ -37,7 +37,8 @@ class SearchSettings(BaseModel):
     depth: int = 100
     union: bool = True
     """Hybrid: score every candidate of either retriever with both (a document only BM25 found gets
-    its best passage's cosine, one only the vectors found gets its BM25) before fusing."""
+    its best passage's cosine, one only the vectors found its BM25, read from a BM25 list ten times
+    deeper) before fusing."""
     scale_dense: bool = True
     """Score fusion: divide cosines by the best one, like BM25 scores."""
     document_fields: tuple[float, float, float] = (5.0, 3.0, 1.0)

@@ -71,11 +71,6 @@ class LexicalRetriever:
         hits = [(self.catalog.rowid_doc[rowid], score) for rowid, score in rows]
         return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
 
-    def scores(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[str, float]:
-        """BM25 of the given documents (those without any query word are left out: their BM25 is 0)."""
-        found = self.reader.score_documents(q.words, self.document_fields, [self.catalog.doc_rowid[d] for d in doc_ids])
-        return {self.catalog.rowid_doc[r]: s for r, s in found.items()}
-
     def passages(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[int, float]:
         """BM25 of the passages of `doc_ids` that contain query words."""
         rowids = [self.catalog.doc_rowid[d] for d in doc_ids]

@@ -95,22 +95,25 @@ class Searcher:
         contain them join the candidates and score `search.phrase` times the share they contain."""
         if allowed is not None and not allowed:
             return []
+        union = mode == "hybrid" and self.weights.union
         vector = self.encode_query(q.text) if mode != "lexical" else None
         dense = self.dense.documents(vector, depth, allowed) if mode != "lexical" else []
-        lexical = self.lexical.rank(q, depth, allowed) if mode != "dense" else []
+        # one BM25 query ten times deeper gives the BM25 of the other candidates too: asking FTS5 for
+        # given rowids costs more than ranking the whole table again
+        lexical = self.lexical.rank(q, depth * 10 if union else depth, allowed) if mode != "dense" else []
         contains = self.lexical.containing(q.phrases, allowed) if mode == "hybrid" else {}
-        if mode == "hybrid" and self.weights.union:
+        if union:
             more = contains.keys() if len(contains) <= 10 * depth else ()  # a common phrase adds no candidates
-            dense, lexical = self._complete(q, vector, dense, lexical, more)
+            dense, lexical = self._complete(vector, dense, lexical, depth, more)
         return self._fuse(dense, lexical, mode, contains=contains, phrases=len(q.phrases))
 
-    def _complete(self, q: ParsedQuery, vector: np.ndarray, dense: list, lexical: list, more=()) -> tuple[list, list]:
-        """Both rankings over the union of their candidates (and `more`), each scored by both retrievers."""
-        in_dense, in_lexical = {d for d, _ in dense}, {d for d, _ in lexical}
-        candidates = list(dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical] + list(more)))
+    def _complete(self, vector: np.ndarray, dense: list, lexical: list, depth: int, more=()) -> tuple[list, list]:
+        """Both rankings over the union of the candidates (the top `depth` of each, and `more`), each
+        scored by both retrievers; `lexical` is read deeper, and a candidate below it has BM25 0."""
+        candidates = list(dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical[:depth]] + list(more)))
+        in_dense, bm25 = {d for d, _ in dense}, dict(lexical)
         dense = dense + list(self.dense.scores(vector, [d for d in candidates if d not in in_dense]).items())
-        lexical = lexical + list(self.lexical.scores(q, [d for d in candidates if d not in in_lexical]).items())
-        return _by_score(dense), _by_score(lexical)
+        return _by_score(dense), _by_score([(d, bm25[d]) for d in candidates if d in bm25])
 
     def _fuse(self, dense, lexical, mode: str, lexical_weight: float | None = None,
               contains: dict[str, tuple[str, ...]] | None = None, phrases: int = 0) -> list[Ranked]:

@@ -241,19 +241,6 @@ class IndexReader:
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
-    def score_documents(self, words: Sequence[str], weights: Sequence[float], rowids: Sequence[int]) -> dict[int, float]:
-        """BM25 of the given documents that contain any of `words` (the same scores `rank_documents`
-        gives them: FTS5's BM25 depends on the whole table, not on the rows asked for)."""
-        if not words or not rowids:
-            return {}
-        title, keywords, body = weights
-        marks = ",".join("?" * len(rowids))
-        rows = self.conn.execute(
-            f"SELECT rowid, bm25(documents_fts, {float(title)}, {float(keywords)}, {float(body)}) FROM documents_fts "
-            f"WHERE documents_fts MATCH ? AND rowid IN ({marks})", (fts_any(words), *rowids),
-        )
-        return {int(r[0]): -float(r[1]) for r in rows}
-
     def rank_passages(self, words: Sequence[str], doc_rowids: Sequence[int], weights: Sequence[float]) -> dict[int, float]:
         """BM25 of the passages of the given documents that contain any of `words`; weights per column
         (heading, text). The `document` column limits the match to those documents' passages, which
