@@ -161,7 +161,7 @@ def evaluate(
 
     from kb.documents import DocumentError
     from kb.embedding import load_embedder
-    from kb.evaluation import METRICS, evaluate as run_eval, evaluate_slices, index_corpus, load_queries
+    from kb.evaluation import METRICS, evaluate_slices, index_corpus, load_queries, metrics, run
     from kb.search import Searcher
 
     settings = settings_or_exit()
@@ -176,7 +176,8 @@ def evaluate(
         except DocumentError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
-        results = run_eval(searcher, queries, modes)
+        runs = {name: run(searcher, queries, name) for name in modes}  # each mode ranked once
+        results = {name: metrics(queries, ranked) for name, ranked in runs.items()}
         out.print(f"{path.name}: {len(queries)} queries, {len(searcher.catalog)} documents", highlight=False)
         table = Table()
         table.add_column("mode")
@@ -189,7 +190,7 @@ def evaluate(
             by_slice = Table(title=f"{path.name}: hybrid by slice", title_justify="left")
             for column in ("slice", "queries", *METRICS):
                 by_slice.add_column(column, justify="left" if column == "slice" else "right", no_wrap=True)
-            for name, (count, values) in evaluate_slices(searcher, queries).items():
+            for name, (count, values) in evaluate_slices(queries, runs["hybrid"]).items():
                 by_slice.add_row(name, str(count), *(f"{values[m]:.3f}" for m in METRICS))
             out.print(by_slice)
 

@@ -67,19 +67,22 @@ def index_corpus(settings: Settings, corpus: Path, embedder: Embedder, progress:
     return eval_settings
 
 
+Run = dict[str, dict[str, float]]
+"""Ranked document ids per query id, scored from ranks."""
+
+
 def evaluate(searcher: Searcher, queries: list[EvalQuery], modes: tuple[str, ...] = MODES, k: int = 10) -> dict[str, dict[str, float]]:
     """Metric values per mode."""
-    return {mode: _metrics(queries, _run(searcher, queries, mode, k)) for mode in modes}
+    return {mode: metrics(queries, run(searcher, queries, mode, k)) for mode in modes}
 
 
-def evaluate_slices(searcher: Searcher, queries: list[EvalQuery], mode: str = "hybrid", k: int = 10) -> dict[str, tuple[int, dict[str, float]]]:
+def evaluate_slices(queries: list[EvalQuery], ranked: Run) -> dict[str, tuple[int, dict[str, float]]]:
     """(query count, metric values) per slice of the queries: all, quoted, with error codes, and per
     product area when the queries name one, so a regression shows where it happens."""
-    run = _run(searcher, queries, mode, k)
     out = {}
     for name, members in slices(queries).items():
         subset = [q for q in queries if q.id in members]
-        out[name] = (len(subset), _metrics(subset, {q.id: run[q.id] for q in subset}))
+        out[name] = (len(subset), metrics(subset, {q.id: ranked[q.id] for q in subset}))
     return out
 
 
@@ -98,21 +101,23 @@ def _product(area: str) -> str:
     return area.split("/")[0]
 
 
-def _run(searcher: Searcher, queries: list[EvalQuery], mode: str, k: int) -> dict[str, dict[str, float]]:
-    """Ranked document ids per query, scored from ranks so ranx keeps our order exactly (fused scores can tie)."""
-    run = {}
+def run(searcher: Searcher, queries: list[EvalQuery], mode: str, k: int = 10) -> Run:
+    """The top `k` of each query, scored from ranks so ranx keeps our order exactly (fused scores can tie)."""
+    out = {}
     for q in queries:
         ranked = searcher.rank(q.query, k=k, mode=mode)
-        run[q.id] = {r.doc_id: float(k - i) for i, r in enumerate(ranked)} or {"-": 0.0}
-    return run
+        out[q.id] = {r.doc_id: float(k - i) for i, r in enumerate(ranked)} or {"-": 0.0}
+    return out
 
 
-def _metrics(queries: list[EvalQuery], run: dict[str, dict[str, float]]) -> dict[str, float]:
-    from ranx import Qrels, Run
+def metrics(queries: list[EvalQuery], ranked: Run) -> dict[str, float]:
+    """METRICS of a run against the queries' relevant documents."""
+    from ranx import Qrels
+    from ranx import Run as RanxRun
     from ranx import evaluate as ranx_evaluate
 
     qrels = Qrels.from_dict({q.id: {d: 1 for d in q.relevant} for q in queries})
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="unsafe cast")  # numba noise on uint64 ids
-        scores = ranx_evaluate(qrels, Run.from_dict(run), list(METRICS), make_comparable=True)
+        scores = ranx_evaluate(qrels, RanxRun.from_dict(ranked), list(METRICS), make_comparable=True)
     return {m: float(scores[m]) for m in METRICS}

@@ -1,14 +1,14 @@
 """Vectors and rows -> ranked lists: the dense retriever (FAISS, cosine) and the lexical one (FTS5, BM25).
 
-Each takes a parsed query and returns a ranking, best first, optionally restricted to a set of
-allowed documents. Dense retrieval ranks passages; a document counts with its best passage.
+Each returns a ranking, best first, optionally restricted to a set of allowed documents: the
+lexical one from a parsed query, the dense one from the query's vector. Dense retrieval ranks passages; a document counts with its best passage.
 Lexical retrieval ranks whole documents by BM25 with title and keyword fields weighted up
 (symptoms, error codes, tags, product), and scores passages of given documents for the snippet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -19,12 +19,12 @@ from kb.vectors import VectorIndex
 
 
 class DenseRetriever:
-    """Cosine similarity of the query vector to passage vectors."""
+    """Cosine similarity of the query vector to passage vectors (the searcher embeds the query once and
+    also uses the vector to choose the passage shown)."""
 
-    def __init__(self, vectors: VectorIndex, catalog: Catalog, encode_query: Callable[[str], np.ndarray]):
+    def __init__(self, vectors: VectorIndex, catalog: Catalog):
         self.vectors = vectors
         self.catalog = catalog
-        self.encode_query = encode_query
 
     def passages(self, vector: np.ndarray, depth: int, allowed: set[str] | None = None) -> list[tuple[int, float]]:
         """(passage id, cosine) best first, restricted to passages of `allowed` documents."""
@@ -34,9 +34,6 @@ class DenseRetriever:
     def documents(self, vector: np.ndarray, depth: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """(document id, cosine of its best passage) best first, from the best `depth` passages."""
         return best_per_group(self.passages(vector, depth, allowed), self.catalog.passage_doc)
-
-    def rank(self, q: ParsedQuery, depth: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
-        return self.documents(self.encode_query(q.text), depth, allowed)
 
     def similarities(self, vector: np.ndarray, passage_ids: Sequence[int]) -> dict[int, float]:
         """Cosine of `vector` and each given passage."""
@@ -88,11 +85,9 @@ class LexicalRetriever:
 
     def with_phrases(self, phrases: Sequence[str]) -> set[str] | None:
         """Documents containing every phrase (None when there are none)."""
-        allowed: set[str] | None = None
-        for phrase in phrases:
-            docs = {self.catalog.rowid_doc[r] for r in self.reader.documents_with_phrase(phrase)}
-            allowed = docs if allowed is None else allowed & docs
-        return allowed
+        if not phrases:
+            return None
+        return {d for d, found in self.containing(phrases).items() if set(found) == set(phrases)}
 
 
 def unit(vector: np.ndarray) -> np.ndarray:

@@ -64,7 +64,7 @@ class Searcher:
         if len(self.catalog.passage_doc) != len(self.vectors):
             raise IndexUnusable(f"index {self.build} is inconsistent: {len(self.catalog.passage_doc)} passages, "
                                 f"{len(self.vectors)} vectors; run `kb index --full`")
-        self.dense = DenseRetriever(self.vectors, self.catalog, self.encode_query)
+        self.dense = DenseRetriever(self.vectors, self.catalog)
         self.lexical = LexicalRetriever(self.reader, self.catalog, self.weights.document_fields, self.weights.passage_fields)
 
     @classmethod

@@ -56,11 +56,12 @@ def check_document(doc: Document) -> list[Problem]:
             continue  # "a, b, c" is read as a list, as many Markdown tools write it
         if value is not None and not (isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)):
             add(key, "error", f"{key} must be a list of text values, e.g. {key}: [a, b]")
-    for code in meta.get("error_codes") or [] if isinstance(meta.get("error_codes"), list) else []:
-        if isinstance(code, int) and not isinstance(code, bool):
+    codes = meta.get("error_codes")
+    for code in codes if isinstance(codes, list) else []:
+        if isinstance(code, int) and not isinstance(code, bool):  # YAML read 0x80070005 unquoted as 2147942405
+            written = f"0x{code:08X}" if 0 <= code < 2**32 else str(code)
             add("error_codes", "warning", f"error code {code} was read as a number and is indexed as {code}; "
-                f"quote codes, e.g. error_codes: [\"0x{code:08X}\"]" if 0 <= code < 2**32 else
-                f"error code {code} was read as a number; quote codes, e.g. error_codes: [\"{code}\"]")
+                f"quote codes, e.g. error_codes: [\"{written}\"]")
     dates = {key: _date(meta.get(key)) for key in DATE_FIELDS if meta.get(key) not in (None, "")}
     for key, value in dates.items():
         if value is None:
