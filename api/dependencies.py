@@ -1,4 +1,4 @@
-"""What route handlers receive: the searcher of the build being served, the search log, the settings,
+"""What route handlers receive: the searcher of the build being served, the live index, the search log and
 the templates. Kept on `app.state` by `create_app`; handlers ask for them with `Depends`."""
 
 from __future__ import annotations
