@@ -18,11 +18,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from api.rendering import highlight_html
-from api.routes import documents, pages, search, service
+from api.routes import documents, feedback, pages, search, service
 from kb.config import Settings, load_settings
 from kb.embedding import load_embedder
 from kb.layout import IndexLayout
 from kb.live import LiveIndex
+from kb.search import load_match_model
 from kb.store.searches import SearchLog
 
 HERE = Path(__file__).parent
@@ -36,7 +37,9 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     """Build the app around a loaded index (loaded here unless given)."""
     settings = settings or load_settings()
     if live is None:
-        live = LiveIndex(IndexLayout(settings.index), load_embedder(settings), settings.search)
+        embedder = load_embedder(settings)
+        live = LiveIndex(IndexLayout(settings.index), embedder, settings.search,
+                         match_model=load_match_model(settings, embedder.model_id))
     app = FastAPI(title="casebook", summary="Search support articles and resolved cases by symptom.", version="0.1.0")
     app.state.settings = settings
     app.state.live = live
@@ -46,7 +49,7 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(RequestValidationError, validation_error)
     app.middleware("http")(security_headers)
-    for module in (search, documents, service, pages):
+    for module in (search, feedback, documents, service, pages):
         app.include_router(module.router)
     return app
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from api.rendering import document_url, render_markdown
 
 DocType = Literal["article", "case"]
+Match = Literal["strong", "partial", "weak"]
 
 
 class FromCore(BaseModel):
@@ -65,6 +66,11 @@ class SearchResult(WithUrl):
     snippet: str
     highlights: list[tuple[int, int]] = Field(description="[start, end) character offsets of matched words in `snippet`.")
     matched_phrases: list[str] = Field([], description='The query\'s "quoted" and required phrases that the document contains.')
+    identifiers: list[str] = Field([], description="The query's error codes and identifiers (hex codes, event IDs, KB numbers, "
+                                                   "exception names) that the document contains; such documents rank first.")
+    match: Match | None = Field(None, description="How likely this result answers the query: strong, partial or weak "
+                                                  "(null when the served model has no fitted match strength).")
+    probability: float | None = Field(None, description="The calibrated probability behind `match`, 0..1.")
     case: CaseSummary | None = None
     explain: Explain | None = Field(None, description="Ranking details; only with explain=true.")
 
@@ -83,15 +89,33 @@ class AppliedFilters(BaseModel):
     status: str | None = None
 
 
+class IdentifierCount(FromCore):
+    identifier: str = Field(description="An error code or identifier found in the query.")
+    documents: int = Field(description="Results (after filters) that contain it; they come first.")
+    suggestions: list[str] = Field([], description="Codes in the index it may be a typo of, when no document contains it.")
+
+
+class MatchCounts(BaseModel):
+    strong: int = 0
+    partial: int = 0
+    weak: int = 0
+
+
 class SearchResponse(BaseModel):
     query: str
-    k: int
+    offset: int
+    limit: int
+    total: int = Field(description="Results of the query after the filters; page through them with offset and limit.")
     took_ms: float
     filters: AppliedFilters
+    best_match: Match | None = Field(description="Match strength of the first result; anything but strong means "
+                                                 "the knowledge base may have no answer.")
+    matches: MatchCounts = Field(description="Results of each match strength among the total.")
+    identifiers: list[IdentifierCount] = Field(description="Error codes and identifiers of the query, with how many results contain each.")
     results: list[SearchResult]
     facets: dict[str, list[FacetValue]] = Field(
-        description="Per field (type, language, tags, product, status): value counts among the 50 best documents "
-        "for the query, each field counted with the other filters applied."
+        description="Per field (type, language, tags, product, status): value counts among the query's results, each "
+        "field counted with the other filters applied, so a count is the total that choosing the value gives."
     )
 
 
@@ -130,17 +154,43 @@ class RelatedDocument(WithUrl):
 
 class Gap(FromCore):
     query: str = Field(description="The most frequent wording of the group.")
-    count: int
+    count: int = Field(description="Searches in the group whose first result was not a strong match.")
     no_results: int
+    not_helpful: int = Field(description='Answers to the group\'s queries marked "not helpful".')
     best_score: float | None
     last_seen: str
     variants: dict[str, int]
+    unhelpful_documents: dict[str, int] = Field(description='Document id -> "not helpful" verdicts.')
 
 
 class GapsResponse(BaseModel):
     threshold: float
     since: str | None
     gaps: list[Gap]
+
+
+Verdict = Literal["solved", "not-helpful"]
+
+
+class FeedbackRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=1000, pattern=r"\S", description="The search the verdict is about.")
+    document: str = Field(min_length=1, max_length=500, description="Id of the document shown for it.")
+    verdict: Verdict = Field(description='"solved": it answered the problem; "not-helpful": it did not.')
+    heading: str | None = Field(None, max_length=500, description="Heading of the passage shown, if any.")
+    line: int | None = Field(None, ge=0, description="Line of that passage.")
+
+
+class FeedbackRecorded(BaseModel):
+    recorded: Literal[True] = True
+
+
+class FeedbackItem(FromCore):
+    at: str
+    query: str
+    doc_id: str
+    heading: str | None
+    line: int | None
+    verdict: Verdict
 
 
 class Health(FromCore):

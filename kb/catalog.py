@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kb import text
+from kb.documents import CASE_STATUSES
 from kb.store.index_db import DocumentRow, IndexReader
 
 FACET_FIELDS = ("type", "language", "tags", "product", "status")
@@ -60,7 +61,7 @@ class Filters:
 class Catalog:
     """Documents by id and by rowid, and the passages of each document, loaded once per build."""
 
-    def __init__(self, documents: Iterable[DocumentRow], passages: Iterable[tuple[int, str]]):
+    def __init__(self, documents: Iterable[DocumentRow], passages: Iterable[tuple[int, str]], codes: Iterable[str] = ()):
         self.docs: dict[str, DocInfo] = {}
         self.rowid_doc: dict[int, str] = {}
         for row in documents:
@@ -71,13 +72,37 @@ class Catalog:
         self.doc_passages: dict[str, list[int]] = {}
         for pid, doc in self.passage_doc.items():
             self.doc_passages.setdefault(doc, []).append(pid)
+        self._values: dict[str, list[str]] = {}
+        self.codes = sorted(codes)  # hex codes and KB numbers in any document, folded: "did you mean" reads them
 
     @classmethod
     def load(cls, reader: IndexReader) -> "Catalog":
-        return cls(reader.documents(), reader.passage_documents())
+        return cls(reader.documents(), reader.passage_documents(), reader.code_terms())
 
     def __len__(self) -> int:
         return len(self.docs)
+
+    def values(self, name: str) -> list[str]:
+        """Every value a facet field has in some document, sorted."""
+        if name not in self._values:
+            self._values[name] = sorted({v for doc in self.docs.values() for v in doc.facet_values(name)})
+        return self._values[name]
+
+    def unknown_values(self, filters: Filters) -> dict[str, tuple[str, list[str]]]:
+        """Filter values no document has: field -> (the value, the values there are). Such a filter
+        can only empty the results, which is a typo more often than a question. Any case status of
+        the documented vocabulary is known, even when no case has it yet."""
+        asked = {"tags": list(filters.tags),
+                 "language": [filters.language] if filters.language else [],
+                 "product": [filters.product] if filters.product else [], "status": [filters.status] if filters.status else []}
+        unknown = {}
+        for name, values in asked.items():
+            known = sorted({*self.values(name), *CASE_STATUSES}) if name == "status" else self.values(name)
+            folded = {text.fold(v) for v in known} if name == "product" else set(known)
+            for value in values:
+                if (text.fold(value) if name == "product" else value) not in folded:
+                    unknown[name] = (value, known)
+        return unknown
 
     def passages_of(self, doc_ids: Iterable[str]) -> list[int]:
         return [p for d in doc_ids for p in self.doc_passages.get(d, ())]

@@ -138,8 +138,13 @@ def search(
         return
     if not hits:
         err.print("no results")
+    if hits and all(h.match == "weak" for h in hits):
+        err.print(f"no strong match for {query!r}: the knowledge base may not have this answer (when you solve it: kb new case)",
+                  highlight=False, markup=False)
     for n, hit in enumerate(hits, start=1):
-        out.print(Text.assemble((f"{n}. {hit.title}", "bold"), f"  [{hit.type}] {hit.id}  score {hit.score:.4f} sim {hit.similarity:.3f}"))
+        strength = f"  {hit.match} ({hit.probability:.0%})" if hit.match else ""
+        codes = f"  contains {', '.join(hit.identifiers)}" if hit.identifiers else ""
+        out.print(Text.assemble((f"{n}. {hit.title}", "bold"), f"  [{hit.type}] {hit.id}{strength}{codes}  score {hit.score:.4f} sim {hit.similarity:.3f}"))
         if hit.case:
             resolution = hit.case.resolution or hit.case.resolution_excerpt or "-"
             out.print(f"   status: {hit.case.status or '?'}  resolution: {resolution}", highlight=False)
@@ -196,23 +201,106 @@ def evaluate(
 
 
 @app.command()
+def calibrate(
+    query_sets: Annotated[list[Path], typer.Argument(help="JSONL files of {id, query, relevant: [doc ids]} over the corpus.", exists=True, dir_okay=False)],
+    corpus: Annotated[Optional[Path], typer.Option(help="Folder of Markdown files the query ids refer to (default: the configured articles).", exists=True, file_okay=False)] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the fitted model; point `match_model` in [tool.casebook] at it.")] = Path("match_model.json"),
+) -> None:
+    """Fit match strength (strong / partial / weak) to your own relevance data; report it on held-out queries."""
+    from kb.calibration import QuerySet, calibrate as fit_model, identifier_queries
+    from kb.documents import DocumentError
+    from kb.embedding import load_embedder
+    from kb.evaluation import index_corpus, load_queries
+    from kb.search import Searcher
+
+    settings = settings_or_exit()
+    embedder = load_embedder(settings)
+    searcher = Searcher.open(index_corpus(settings, corpus or settings.articles, embedder).index, embedder, settings.search)
+    try:
+        sets = [QuerySet(path.name, searcher, load_queries(path)) for path in query_sets]
+    except DocumentError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+    sets.append(QuerySet("error codes alone", searcher, identifier_queries(searcher), sets_cuts=False))
+    try:
+        model, reports = fit_model(sets, embedder.model_id)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    model.save(out)
+    print_match_reports(reports, f"fitted on half of the queries; strong >= {model.strong:.3f}, partial >= {model.partial:.3f}")
+    err.print(f"wrote {out}; use it with match_model = \"{out}\" under \\[tool.casebook] (or KB_MATCH_MODEL={out})", highlight=False)
+
+
+def print_match_reports(reports: dict, title: str) -> None:
+    """One row per query set: how match strength did on queries it was not fitted on."""
+    from rich.table import Table
+
+    table = Table(title=f"match strength on held-out queries ({title})", title_justify="left")
+    table.caption = ("firsts: relevant first results, share labelled strong or partial; no answer: queries with "
+                     "their relevant documents removed (or none), share with no strong or partial result; "
+                     "strong/partial: first results with that label, share relevant")
+    for column in ("query set", "results", "Brier", "firsts", "labelled", "no answer", "told so", "strong", "partial"):
+        table.add_column(column, justify="left" if column == "query set" else "right", no_wrap=True)
+    for name, r in reports.items():
+        right = [f"{r.labels[label][1]:.0%}/{r.labels[label][0]}" for label in ("strong", "partial")]
+        table.add_row(name, str(r.results), f"{r.brier:.4f}", str(r.first_relevant), f"{r.first_relevant_labelled:.1%}",
+                      str(r.unanswerable), f"{r.unanswerable_no_match:.1%}", *right)
+    out.print(table)
+
+
+def print_reliability(name: str, r) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{name}: reliability (held-out)", title_justify="left")
+    for column in ("predicted", "results", "mean predicted", "observed relevant"):
+        table.add_column(column, justify="right")
+    for low, high, count, observed, predicted in r.reliability:
+        table.add_row(f"{low:.1f}-{high:.1f}", str(count), f"{predicted:.3f}", f"{observed:.3f}")
+    out.print(table)
+
+
+@app.command()
 def gaps(
-    threshold: Annotated[Optional[float], typer.Option(help="Best-result similarity under which a search is unanswered.")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="For searches logged before match strength: best-result similarity under which a search is unanswered.")] = None,
     since: Annotated[Optional[str], typer.Option(help="Only searches at or after this ISO date (UTC).")] = None,
     limit: Annotated[int, typer.Option(help="Groups to show.")] = 20,
 ) -> None:
-    """Searches that found no good answer, grouped by wording, most frequent first."""
+    """Searches whose first result was not a strong match, and answers marked "not helpful", grouped by wording."""
     from kb.gaps import DEFAULT_THRESHOLD, find_gaps
     from kb.store.searches import SearchLog
 
     log = SearchLog(settings_or_exit().search_log)
-    found = find_gaps(log.rows(since), DEFAULT_THRESHOLD if threshold is None else threshold)
+    found = find_gaps(log.rows(since), DEFAULT_THRESHOLD if threshold is None else threshold, log.feedback(since))
     if not found:
         err.print("no content gaps recorded")
     for gap in found[:limit]:
         best = "no results" if gap.best_score is None else f"best {gap.best_score:.2f}"
+        unhelpful = f"; {gap.not_helpful} not helpful: {', '.join(gap.unhelpful_documents)}" if gap.not_helpful else ""
         others = [q for q in gap.variants if q != gap.query]
-        print(f"{gap.count:>4}x  {gap.query}  ({best}; last {gap.last_seen})" + (f"  also: {'; '.join(others[:3])}" if others else ""))
+        print(f"{gap.count:>4}x  {gap.query}  ({best}{unhelpful}; last {gap.last_seen})" + (f"  also: {'; '.join(others[:3])}" if others else ""))
+
+
+@app.command()
+def feedback(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (as GET /api/feedback) instead of lines.")] = False,
+    since: Annotated[Optional[str], typer.Option(help="Only verdicts at or after this ISO date (UTC).")] = None,
+) -> None:
+    """Export the "Solved it" / "Not helpful" verdicts engineers gave on the page and through the API."""
+    from dataclasses import asdict
+
+    from kb.store.searches import SearchLog
+
+    rows = SearchLog(settings_or_exit().search_log).feedback(since)
+    if as_json:
+        json.dump([asdict(r) for r in rows], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return
+    for r in rows:
+        where = f" > {r.heading}" if r.heading else ""
+        print(f"{r.at}  {r.verdict:<11}  {r.doc_id}{where}  <- {r.query}")
+    if not rows:
+        err.print("no feedback recorded")
 
 
 @app.command()

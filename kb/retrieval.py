@@ -8,10 +8,13 @@ Lexical retrieval ranks whole documents by BM25 with title and keyword fields we
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
+from kb import text
 from kb.catalog import Catalog
 from kb.query import ParsedQuery
 from kb.store.index_db import IndexReader
@@ -61,6 +64,13 @@ class LexicalRetriever:
         self.catalog = catalog
         self.document_fields = tuple(document_fields)
         self.passage_fields = tuple(passage_fields)
+        # which documents contain a word: asked for every query word (coverage), so remembered; sorted
+        # rowid arrays keep even a common word's entry small
+        self.documents_with = lru_cache(maxsize=4096)(self._documents_with)
+
+    def _documents_with(self, phrase: str) -> np.ndarray:
+        """Sorted rowids of the documents containing `phrase`."""
+        return np.array(sorted(self.reader.documents_with_phrase(phrase)), dtype=np.int64)
 
     def rank(self, q: ParsedQuery, depth: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """(document id, BM25) best first; with `allowed`, ten times `depth` are read so enough remain."""
@@ -77,11 +87,28 @@ class LexicalRetriever:
         """The documents (of `allowed`) that contain any of `phrases`, with the phrases each contains."""
         found: dict[str, list[str]] = {}
         for phrase in phrases:
-            for rowid in self.reader.documents_with_phrase(phrase):
+            for rowid in self.documents_with(phrase).tolist():
                 doc = self.catalog.rowid_doc[rowid]
                 if allowed is None or doc in allowed:
                     found.setdefault(doc, []).append(phrase)
         return {d: tuple(p) for d, p in found.items()}
+
+    def coverage(self, words: Sequence[str], doc_ids: Sequence[str]) -> dict[str, float]:
+        """Share of the query's words each document contains, each word weighted by its BM25 IDF: a
+        rare word (an error code, a product name) counts more than a common one, and a word no
+        document contains (a typo, gibberish, an unknown code) counts fully against every document."""
+        if not words:
+            return dict.fromkeys(doc_ids, 0.0)
+        total = len(self.catalog)
+        rowids = np.array([self.catalog.doc_rowid[d] for d in doc_ids], dtype=np.int64)
+        found = np.zeros(len(rowids))
+        whole = 0.0
+        for word in dict.fromkeys(text.fold(w) for w in words):
+            having = self.documents_with(word)
+            weight = math.log(1 + (total - len(having) + 0.5) / (len(having) + 0.5))
+            whole += weight
+            found += weight * np.isin(rowids, having, assume_unique=True)
+        return dict(zip(doc_ids, (found / (whole or 1.0)).tolist()))
 
     def with_phrases(self, phrases: Sequence[str]) -> set[str] | None:
         """Documents containing every phrase (None when there are none)."""

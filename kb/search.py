@@ -11,6 +11,8 @@ the query and its BM25 for the query words.
 from __future__ import annotations
 
 import copy
+import difflib
+import logging
 import sqlite3
 import time
 from dataclasses import replace
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.batching import QueryEncoder
-from kb.catalog import FACET_FIELDS, Catalog, Filters
+from kb.catalog import Catalog, Filters
 from kb.chunking import split_text
 from kb.codes import extract_codes
 from kb.config import SearchSettings, Settings, load_settings
@@ -27,21 +29,27 @@ from kb.embedding import Embedder, load_embedder
 from kb.fusion import reciprocal_rank_fusion, rank_within, score_fusion
 from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
 from kb.query import ParsedQuery, of_words, parse_query
-from kb.results import RESOLUTION_SECTION, Hit, IndexStats, Ranked, Related, count_facets, make_hit
+from kb.match_strength import LABELS, SHIPPED, MatchModel
+from kb.results import (
+    RESOLUTION_SECTION, Hit, IdentifierCount, IndexStats, Ranked, Related, ResultPage, count_facets, make_hit,
+)
 from kb.retrieval import DenseRetriever, LexicalRetriever, unit
 from kb.store.index_db import SCHEMA_VERSION, IndexReader, StoredDocument
 from kb.vectors import VectorIndex
 
 MODES = ("hybrid", "dense", "lexical")
+log = logging.getLogger(__name__)
 
 
 class Searcher:
     """A loaded index answering queries from memory; safe to share between threads."""
 
-    def __init__(self, build: Path, embedder: Embedder, weights: SearchSettings = SearchSettings()):
+    def __init__(self, build: Path, embedder: Embedder, weights: SearchSettings = SearchSettings(),
+                 match_model: MatchModel | None = None):
         self.build = build
         self.embedder = embedder
         self.weights = weights
+        self.match_model = match_model
         self.encode_query = QueryEncoder(embedder.encode, weights.query_memo)
         try:
             self._load()
@@ -68,8 +76,9 @@ class Searcher:
         self.lexical = LexicalRetriever(self.reader, self.catalog, self.weights.document_fields, self.weights.passage_fields)
 
     @classmethod
-    def open(cls, index_dir: Path, embedder: Embedder, weights: SearchSettings = SearchSettings()) -> "Searcher":
-        return cls(IndexLayout(index_dir).require_current(), embedder, weights)
+    def open(cls, index_dir: Path, embedder: Embedder, weights: SearchSettings = SearchSettings(),
+             match_model: MatchModel | None = None) -> "Searcher":
+        return cls(IndexLayout(index_dir).require_current(), embedder, weights, match_model)
 
     def with_weights(self, weights: SearchSettings) -> "Searcher":
         """The same loaded index ranking with other weights (fusion tuning)."""
@@ -82,17 +91,37 @@ class Searcher:
 
     def rank(self, query: str | ParsedQuery, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Ranked]:
         """The `k` best documents for `query`, best first, without snippets (what `kb eval` scores)."""
+        q = parse_query(query) if isinstance(query, str) else query
+        return self._filtered(self.candidates(q, mode), filters or Filters())[:k]
+
+    def candidates(self, q: ParsedQuery, mode: str = "hybrid") -> list[Ranked]:
+        """Every result of a query, best first, before filters: the documents either retriever found
+        (at most `search.depth`), those containing the query's identifiers first, each with its match
+        strength in hybrid mode. Filters select from this list, so a facet count is exactly what a
+        click on it shows."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        q = parse_query(query) if isinstance(query, str) else query
         if q.empty:
             return []
-        allowed = self.catalog.filtered(self.lexical.with_phrases(q.required), filters or Filters())
-        return self._ranked(q, max(self.weights.depth, k), allowed, mode)[:k]
+        ranked = self._ranked(q, self.weights.depth, self.lexical.with_phrases(q.required), mode)[: self.weights.depth]
+        if mode != "hybrid" or not ranked:
+            return ranked
+        coverage = self.lexical.coverage(q.words, [r.doc_id for r in ranked])
+        ranked = [replace(r, coverage=coverage[r.doc_id]) for r in ranked]
+        if self.match_model is None or any(r.cosine is None for r in ranked):
+            return ranked
+        return self.match_model.apply(ranked, len(q.identifiers))
+
+    def _filtered(self, ranked: list[Ranked], filters: Filters) -> list[Ranked]:
+        if filters.empty:
+            return ranked
+        return [r for r in ranked if filters.accepts(self.catalog.docs[r.doc_id])]
 
     def _ranked(self, q: ParsedQuery, depth: int, allowed: set[str] | None, mode: str) -> list[Ranked]:
         """Fused ranking within `allowed`. In hybrid mode quoted phrases are evidence: documents that
-        contain them join the candidates and score `search.phrase` times the share they contain."""
+        contain them join the candidates and score `search.phrase` times the share they contain; and
+        documents containing the query's identifiers join the candidates and rank first, by how many
+        of them they contain."""
         if allowed is not None and not allowed:
             return []
         union = mode == "hybrid" and self.weights.union
@@ -102,10 +131,13 @@ class Searcher:
         # given rowids costs more than ranking the whole table again
         lexical = self.lexical.rank(q, depth * 10 if union else depth, allowed) if mode != "dense" else []
         contains = self.lexical.containing(q.phrases, allowed) if mode == "hybrid" else {}
+        codes = self.lexical.containing(q.identifiers, allowed) if mode == "hybrid" else {}
         if union:
-            more = contains.keys() if len(contains) <= 10 * depth else ()  # a common phrase adds no candidates
+            more = [d for found in (contains, codes) if len(found) <= 10 * depth for d in found]  # a common phrase adds no candidates
             dense, lexical = self._complete(vector, dense, lexical, depth, more)
-        return self._fuse(dense, lexical, mode, contains=contains, phrases=len(q.phrases))
+        fused = self._fuse(dense, lexical, mode, contains=contains, phrases=len(q.phrases))
+        fused = [replace(r, identifiers=codes.get(r.doc_id, ())) for r in fused]
+        return sorted(fused, key=lambda r: -len(r.identifiers))  # stable: the fused order within each tier
 
     def _complete(self, vector: np.ndarray, dense: list, lexical: list, depth: int, more=()) -> tuple[list, list]:
         """Both rankings over the union of the candidates (the top `depth` of each, and `more`), each
@@ -128,7 +160,9 @@ class Searcher:
             fused = reciprocal_rank_fusion(lists, w.rrf_k)
         else:
             fused = score_fusion(lists, scaled=("dense", "lexical") if w.scale_dense else ("lexical",))
-        return [Ranked(f.key, f.score, dict(f.ranks), phrases=contains.get(f.key, ())) for f in fused]
+        cosine = dict(dense)
+        return [Ranked(f.key, f.score, dict(f.ranks), phrases=contains.get(f.key, ()), cosine=cosine.get(f.key))
+                for f in fused]
 
     def with_passages(self, q: ParsedQuery, vector: np.ndarray, ranked: list[Ranked]) -> list[Ranked]:
         """Each document with the passage to show (see `kb.fusion.rank_within`) and its similarity."""
@@ -144,31 +178,35 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
         """The `k` best documents for `query`, best first, each with its best passage as a snippet."""
-        q = parse_query(query)
-        ranked = self.rank(q, k, filters, mode)
-        return self._hits(q, self.encode_query(q.text), ranked) if ranked else []
+        return self.results(query, filters, limit=k, mode=mode).hits
 
-    def search_with_facets(self, query: str, k: int = 10, filters: Filters | None = None,
-                           require: tuple[str, ...] = ()) -> tuple[list[Hit], dict]:
-        """`search` and `facets` together, as the page and the API need them (`require`: phrases every
-        result must contain, besides those written +"like this").
-
-        Without filters both come from the same ranking, which halves the work of a request.
-        """
+    def results(self, query: str, filters: Filters | None = None, offset: int = 0, limit: int = 10,
+                require: tuple[str, ...] = (), mode: str = "hybrid") -> ResultPage:
+        """One page of results with what describes them all (total, match strengths, facets,
+        identifier counts), as the page and the API show it. `require`: phrases every result must
+        contain, besides those written +"like this"."""
         filters = filters or Filters()
         q = parse_query(query, require)
-        if q.empty:
-            return [], {name: [] for name in FACET_FIELDS}
-        depth = max(self.weights.depth, k)
-        phrases = self.lexical.with_phrases(q.required)
-        candidates = self._ranked(q, depth, phrases, "hybrid")
-        ranked = candidates if filters.empty else self._ranked(q, depth, self.catalog.filtered(phrases, filters), "hybrid")
-        facets = count_facets([self.catalog.docs[r.doc_id] for r in candidates[: self.weights.facet_depth]], filters)
-        return self._hits(q, self.encode_query(q.text), ranked[:k]), facets
+        everything = self.candidates(q, mode)
+        selected = self._filtered(everything, filters)
+        shown = selected[offset: offset + limit]
+        return ResultPage(
+            hits=self._hits(q, self.encode_query(q.text), shown),
+            total=len(selected), offset=offset, limit=limit,
+            matches={label: sum(r.match == label for r in selected) for label in LABELS},
+            facets=count_facets([self.catalog.docs[r.doc_id] for r in everything], filters),
+            identifiers=[IdentifierCount(code, sum(code in r.identifiers for r in selected), self._near_codes(code, everything))
+                         for code in q.identifiers],
+            unfiltered=len(everything), best=selected[0].match if selected else None,
+            answered=bool(selected) and (selected[0].match == "strong"
+                                         or bool(q.identifiers) and set(q.identifiers) <= set(selected[0].identifiers)),
+        )
 
-    def facets(self, query: str, filters: Filters | None = None) -> dict[str, list[tuple[str, int]]]:
-        """Counts per field value among the best `facet_depth` documents for the query."""
-        return self.search_with_facets(query, 1, filters)[1]
+    def _near_codes(self, code: str, ranked: list[Ranked]) -> list[str]:
+        """Codes in the index a mistyped `code` may have meant (none when some document contains it)."""
+        if any(code in r.identifiers for r in ranked):
+            return []
+        return difflib.get_close_matches(code.lower(), self.catalog.codes, n=3, cutoff=0.85)
 
     def similar(self, text: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Hit], list[str]]:
         """Past cases and articles most like a whole ticket, and the error codes found in it.
@@ -230,7 +268,19 @@ def _by_score(ranking: list[tuple[str, float]]) -> list[tuple[str, float]]:
 def open_searcher(settings: Settings | None = None) -> Searcher:
     """A Searcher over the published index that `settings` (default: the current directory's) describe."""
     settings = settings or load_settings()
-    return Searcher.open(settings.index, load_embedder(settings), settings.search)
+    embedder = load_embedder(settings)
+    return Searcher.open(settings.index, embedder, settings.search, load_match_model(settings, embedder.model_id))
+
+
+def load_match_model(settings: Settings, model_id: str) -> MatchModel | None:
+    """The match-strength model the settings name (default: the shipped one), or None with a warning
+    when it was fitted for another embedding model: its cosines mean something else."""
+    model = MatchModel.load(settings.match_model or SHIPPED)
+    if model.model != model_id:
+        log.warning("match strength is off: %s was fitted for the model %s, not %s; fit one with `kb calibrate`",
+                    settings.match_model or SHIPPED, model.model, model_id)
+        return None
+    return model
 
 
 def timed(fn, *args, **kwargs):

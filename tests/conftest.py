@@ -18,6 +18,7 @@ import pytest
 from kb.config import Settings
 from kb.embedding import Embedder
 from kb.indexer import build_index
+from kb.match_strength import MatchModel
 from kb.search import Searcher
 
 # Tests say which corpus, index and model they use; a developer's own KB_* settings must not leak in.
@@ -54,7 +55,7 @@ def fixture_searcher(embedder: Embedder, tmp_path_factory) -> Searcher:
     shutil.copytree(FIXTURE_CORPUS, root / "articles")
     settings = Settings(articles=root / "articles", index=root / "index")
     build_index(settings, embedder, progress=False)
-    return Searcher.open(settings.index, embedder)
+    return Searcher.open(settings.index, embedder, match_model=MatchModel.load())
 
 
 @pytest.fixture(scope="session")

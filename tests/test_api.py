@@ -18,12 +18,14 @@ def client(kb_settings: Settings) -> TestClient:
 
 
 def test_search_returns_ranked_results_with_documented_fields(client: TestClient):
-    r = client.get("/api/search", params={"q": "refs fragmentation backup server high cpu memory", "k": 3})
+    r = client.get("/api/search", params={"q": "refs fragmentation backup server high cpu memory", "limit": 3})
     assert r.status_code == 200
     body = r.json()
-    assert body["query"] == "refs fragmentation backup server high cpu memory" and body["k"] == 3
+    assert body["query"] == "refs fragmentation backup server high cpu memory" and body["limit"] == 3
+    assert len(body["results"]) == 3 and body["total"] >= 3 and body["offset"] == 0
     first = body["results"][0]
     assert first["id"] == REFS_CASE
+    assert first["match"] == "strong" and body["best_match"] == "strong" and 0.5 < first["probability"] <= 1
     assert first["type"] == "case" and first["url"] == f"/documents/{REFS_CASE}"
     assert first["case"]["status"] == "resolved" and first["case"]["resolution"]
     assert first["explain"] is None
@@ -44,7 +46,8 @@ def test_explain_and_filters(client: TestClient):
 
 @pytest.mark.parametrize(
     "params",
-    [{"q": ""}, {"q": "   "}, {"q": "x" * 1001}, {"q": "ok", "k": 0}, {"q": "ok", "k": 101}, {"q": "ok", "type": "faq"}, {}],
+    [{"q": ""}, {"q": "   "}, {"q": "x" * 1001}, {"q": "ok", "k": 0}, {"q": "ok", "limit": 101}, {"q": "ok", "offset": -1},
+     {"q": "ok", "type": "faq"}, {}],
 )
 def test_bad_search_input_is_a_4xx_with_json_body(client: TestClient, params: dict):
     r = client.get("/api/search", params=params)

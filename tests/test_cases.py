@@ -14,6 +14,7 @@ from kb.codes import extract_codes
 from kb.config import Settings
 from kb.embedding import Embedder
 from kb.gaps import find_gaps
+from kb.store.searches import SearchRow
 from kb.indexer import build_index
 from kb.search import Searcher
 from kb.validation import check_tree
@@ -115,7 +116,7 @@ def test_gap_report_groups_weak_searches_by_wording():
         ("2026-11-02T09:00:00", "swollen battery on laptop", 5, 0.29),
         ("2026-11-03T09:00:00", "sharepoint view threshold", 0, None),
     ]
-    gaps = find_gaps(rows, threshold=0.45)
+    gaps = find_gaps([SearchRow(*row) for row in rows], threshold=0.45)
     assert [g.count for g in gaps] == [2, 1]
     assert gaps[0].variants == {"laptop battery swollen": 1, "swollen battery on laptop": 1}
     assert gaps[0].best_score == 0.31 and gaps[1].no_results == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from kb.evaluation import corpus_hash, evaluate, index_corpus, load_queries
 from kb.documents import DocumentError
 from kb.catalog import Filters
 from kb.query import parse_query
+from kb.codes import extract_codes
+from kb.match_strength import MatchModel
 from kb.search import Searcher
 from kb.store.index_db import fts_any
 
@@ -30,17 +34,45 @@ def test_query_parsing_keeps_codes_whole_and_quotes_phrases():
     assert fts_any(('say "hi"',)) == '"say ""hi"""'  # FTS5 syntax in user input is quoted, never executed
 
 
+def articles_containing(settings: Settings, code: str) -> set[str]:
+    """Ids of the articles whose text mentions `code` as a whole word (any letter case); link targets
+    such as `(disk-latency-event-153-129.md)` are addresses, not text."""
+    pattern = re.compile(rf"(?<![\w]){re.escape(code)}(?![\w])", re.IGNORECASE)
+    return {p.relative_to(settings.articles).as_posix() for p in settings.articles.rglob("*.md")
+            if p.name != "README.md" and pattern.search(re.sub(r"\]\([^)]*\)", "]", p.read_text(encoding="utf-8")))}
+
+
+def test_every_error_code_in_articles_ranks_its_documents_first(kb_settings: Settings, embedder: Embedder):
+    """A query of just a code (or "error N" for a number) puts every document containing it above every
+    document that does not."""
+    searcher = Searcher.open(kb_settings.index, embedder, match_model=MatchModel.load())
+    codes = {c for p in kb_settings.articles.rglob("*.md") if p.name != "README.md"
+             for c in extract_codes(p.read_text(encoding="utf-8"))}
+    assert {"0x80070005", "0x800f0922", "9002", "KRB_AP_ERR_SKEW"} <= codes
+    for code in sorted(codes):
+        query = code if extract_codes(code) == [code] else f"error {code}"
+        containing = articles_containing(kb_settings, code)
+        ids = [h.id for h in searcher.search(query, k=len(containing) + 3)]
+        assert set(ids[: len(containing)]) == containing, (query, ids)
+        page = searcher.results(query)
+        assert [(i.identifier, i.documents) for i in page.identifiers] == [(code, len(containing))]
+        assert page.answered
+
+
 def test_error_code_query_returns_the_document_with_that_code_first(kb_settings: Settings, embedder: Embedder):
     searcher = Searcher.open(kb_settings.index, embedder)
-    with_code = {p.relative_to(kb_settings.articles).as_posix() for p in kb_settings.articles.rglob("*.md")
-                 if "0x80070005" in p.read_text() and p.name != "README.md"}
-    hits = searcher.search("0x80070005", k=len(with_code) + 1)
+    hits = searcher.search("0x80070005", k=4)
     assert hits[0].id == "articles/backup-access-denied-0x80070005.md"  # the code in its title
-    assert hits[1].id in with_code
-    assert with_code <= {h.id for h in hits}  # all of them near the top (a look-alike code may come between)
     assert "0x80070005" in {hits[0].snippet[s:e] for s, e in hits[0].highlights}
+    assert [bool(h.identifiers) for h in hits] == [True, True, True, False]  # 3 documents contain it, then the rest
     for code, doc in [("0x800423f4", "articles/vss-writer-failures.md"), ("0x800f0922", "articles/windows-update-error-0x800f0922.md")]:
         assert searcher.search(code, k=1)[0].id == doc
+
+
+def test_a_mistyped_code_gets_did_you_mean_from_the_codes_in_the_index(fixture_searcher: Searcher):
+    page = fixture_searcher.results("0x800f092")  # one digit short of 0x800f0922
+    assert [(i.identifier, i.documents, i.suggestions) for i in page.identifiers] == [("0x800f092", 0, ["0x800f0922"])]
+    assert fixture_searcher.results("0x800f0922").identifiers[0].suggestions == []  # found: nothing to suggest
 
 
 def test_plus_quoted_phrase_is_required(fixture_searcher: Searcher):
@@ -50,8 +82,8 @@ def test_plus_quoted_phrase_is_required(fixture_searcher: Searcher):
     assert [h.id for h in strict] == ["articles/printer-spooler.md"]
     assert strict[0].matched_phrases == ["printer driver"]
     assert fixture_searcher.search('+"no such phrase anywhere"', k=10) == []
-    hits, _ = fixture_searcher.search_with_facets("crashes", 10, require=("printer driver",))  # the API's require=
-    assert [h.id for h in hits] == ["articles/printer-spooler.md"]
+    page = fixture_searcher.results("crashes", require=("printer driver",))  # the API's require=
+    assert [h.id for h in page.hits] == ["articles/printer-spooler.md"] and page.total == 1
 
 
 def test_quoted_phrase_is_evidence_not_a_filter(fixture_searcher: Searcher):
@@ -76,14 +108,40 @@ def test_a_document_only_bm25_finds_can_rank_first(fixture_searcher: Searcher):
     assert top_k_only.rank("7031", k=1)[0].doc_id == dense_first  # what fusion over the top lists alone did
 
 
-def test_facets_count_each_field_with_the_other_filters(fixture_searcher: Searcher):
-    facets = fixture_searcher.facets("problem with the server")
-    assert dict(facets["type"]) == {"article": 4, "case": 2}
-    assert dict(facets["language"])["pt"] == 1
-    narrowed = fixture_searcher.facets("problem with the server", Filters(type="case"))
-    assert dict(narrowed["type"]) == {"article": 4, "case": 2}  # own field: counted without its filter
-    assert dict(narrowed["language"]) == {"en": 1, "es": 1}
-    assert dict(narrowed["status"]) == {"resolved": 1, "workaround": 1}
+def facet_filter(filters: Filters, name: str, value: str) -> Filters:
+    """`filters` with one facet value chosen, as a click on it does."""
+    return replace(filters, tags=(*filters.tags, value)) if name == "tags" else replace(filters, **{name: value})
+
+
+@pytest.mark.parametrize("query", ["problem with the server", '"spooler" stops', "0x800f0922", "zzqxv"])
+def test_every_facet_count_is_the_total_its_click_shows(fixture_searcher: Searcher, query: str):
+    for filters in (Filters(), Filters(type="case")):
+        page = fixture_searcher.results(query, filters)
+        for name, values in page.facets.items():
+            for value, count in values:
+                clicked = fixture_searcher.results(query, facet_filter(filters, name, value) if name != "type" else replace(filters, type=value))
+                assert clicked.total == count, (query, filters, name, value)
+    narrowed = fixture_searcher.results("problem with the server", Filters(type="case"))
+    assert {h.type for h in narrowed.hits} == {"case"}
+    assert dict(narrowed.facets["type"])["article"] > 0  # own field: counted without its filter, other choices stay visible
+
+
+def test_pages_are_disjoint_and_add_up_to_the_total(fixture_searcher: Searcher):
+    whole = fixture_searcher.results("server problem", limit=100)
+    assert whole.total == len(whole.hits) > 4
+    seen = []
+    for offset in range(0, whole.total, 4):
+        page = fixture_searcher.results("server problem", offset=offset, limit=4)
+        assert page.total == whole.total and len(page.hits) == min(4, whole.total - offset)
+        seen += [h.id for h in page.hits]
+    assert seen == [h.id for h in whole.hits] and len(set(seen)) == whole.total
+    assert fixture_searcher.results("server problem", offset=whole.total).hits == []
+    assert sum(whole.matches.values()) == whole.total
+
+
+def test_filter_that_empties_the_results_is_told_apart_from_a_query_without_answers(fixture_searcher: Searcher):
+    emptied = fixture_searcher.results("vpn drops", Filters(language="ru", type="case"))
+    assert emptied.total == 0 and emptied.unfiltered > 0 and not emptied.answered
 
 
 def test_filters_on_language_product_and_status(fixture_searcher: Searcher):

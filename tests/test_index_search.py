@@ -120,19 +120,6 @@ def test_builds_in_the_same_second_keep_their_order(settings: Settings, embedder
     assert layout.finished_builds() == builds[:-3:-1]  # the two newest survive pruning, newest first
 
 
-def test_search_with_facets_matches_search_and_facets(fixture_searcher: Searcher):
-    """The page's one-ranking path gives what the separate calls give, with and without filters."""
-    for query, filters in (("problem with the server", Filters()), ("problem with the server", Filters(type="case")),
-                           ('"spooler" stops', Filters())):
-        hits, facets = fixture_searcher.search_with_facets(query, 5, filters)
-        assert [h.id for h in hits] == [h.id for h in fixture_searcher.search(query, 5, filters)]
-        assert [h.snippet for h in hits] == [h.snippet for h in fixture_searcher.search(query, 5, filters)]
-        assert facets == fixture_searcher.facets(query, filters)
-    hits, facets = fixture_searcher.search_with_facets("problem with the server", 5, Filters(type="case"))
-    assert {h.type for h in hits} == {"case"}
-    assert dict(facets["type"])["article"] > 0  # the type facet ignores the type filter: other choices stay visible
-
-
 def test_build_in_small_groups_gives_the_same_index(settings: Settings, embedder: Embedder):
     """Large builds embed and store a group of documents at a time; the result must not depend on it."""
     whole = build_index(settings, embedder, progress=False)

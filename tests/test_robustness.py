@@ -151,7 +151,8 @@ def api(kb_settings: Settings) -> TestClient:
         ("/api/search?q=disk&k=abc", 422),
         ("/api/search?q=%FF%FE%FD", 200),  # undecodable bytes become U+FFFD, never a 500
         ("/api/search?q=disk&color=blue", 200),  # unknown parameters are ignored
-        ("/api/search?q=disk&status=%00", 200),
+        ("/api/search?q=disk&status=%00", 422),  # not a case status: 422 naming the statuses
+        ("/api/search?q=disk&language=xx", 422),  # no document in that language: 422 naming those there are
         ("/api/documents/..%2F..%2Fetc%2Fpasswd", 404),
         ("/api/documents/articles/..%5C..%5Cpyproject.toml", 404),
         ("/documents/../pyproject.toml", 404),

@@ -5,39 +5,77 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from slugify import slugify
 
 from api.dependencies import CurrentSearcher, Log, Templates, find_document, related_documents
 from api.models import AppliedFilters
-from api.routes.search import MAX_QUERY_CHARS, run_search
+from api.routes.search import MAX_OFFSET, MAX_QUERY_CHARS, UnknownFilter, run_search
+from kb.scaffold import render
 
 router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 10
 
 
 @router.get("/", response_class=HTMLResponse)
 def page_search(request: Request, searcher: CurrentSearcher, log: Log, templates: Templates, q: str = "",
                 type: str | None = None, tag: list[str] = Query([]), language: str | None = None,
-                product: str | None = None, status: str | None = None):
+                product: str | None = None, status: str | None = None, offset: int = 0, thanks: str | None = None):
     query = q.strip()[:MAX_QUERY_CHARS]
-    applied = AppliedFilters(type=type if type in ("article", "case") else None, tag=tag[:10],
-                             language=language, product=product, status=status)
-    response = run_search(searcher, log, query, 10, applied, False) if query else None
+    applied = AppliedFilters(type=type if type in ("article", "case") else None, tag=[t[:200] for t in tag[:10]],
+                             language=(language or None) and language[:20], product=(product or None) and product[:200],
+                             status=(status or None) and status[:40])
+    offset = min(max(offset, 0), MAX_OFFSET)
+    response, problems, code = None, [], 200
+    if query:
+        try:
+            response = run_search(searcher, log, query, applied, False, offset, PAGE_SIZE)
+        except UnknownFilter as exc:
+            problems, code = [e["msg"] for e in exc.detail], 422
     return templates.TemplateResponse(
         request, "search.html",
-        {"q": query, "applied": applied, "response": response, "stats": searcher.stats(),
+        {"q": query, "applied": applied, "response": response, "stats": searcher.stats(), "problems": problems,
+         "thanks": thanks if thanks in ("solved", "not-helpful") else None, "here": local_url(request),
          "link": lambda **change: search_link(query, applied, **change)},
+        status_code=code,
     )
 
 
 @router.get("/documents/{doc_id:path}", response_class=HTMLResponse)
-def page_document(request: Request, searcher: CurrentSearcher, templates: Templates, doc_id: str):
+def page_document(request: Request, searcher: CurrentSearcher, templates: Templates, doc_id: str, q: str = "",
+                  thanks: str | None = None):
     doc = find_document(searcher, doc_id)
     return templates.TemplateResponse(request, "document.html",
-                                      {"doc": doc, "html": doc.html, "related": related_documents(searcher, doc.id, 5)})
+                                      {"doc": doc, "html": doc.html, "related": related_documents(searcher, doc.id, 5),
+                                       "q": q.strip()[:MAX_QUERY_CHARS], "here": local_url(request),
+                                       "thanks": thanks if thanks in ("solved", "not-helpful") else None})
 
 
-def search_link(q: str, applied: AppliedFilters, **change) -> str:
-    """URL of the search page with one filter set, added (tag) or removed (value None)."""
+@router.get("/new-case", response_class=HTMLResponse)
+def page_new_case(request: Request, templates: Templates, q: str = ""):
+    """How to write down the answer a search did not find: the command and the case template, titled
+    with the query. Nothing is written from the web page."""
+    title = " ".join(q.split())[:120] or "Short description of the symptom"
+    return templates.TemplateResponse(request, "new_case.html", {"q": q, "title": title, "template": render("case", title)})
+
+
+@router.get("/new-case.md", response_class=PlainTextResponse)
+def new_case_markdown(q: str = ""):
+    """The same template as a file to save under articles/cases/."""
+    title = " ".join(q.split())[:120] or "Short description of the symptom"
+    name = (slugify(title, max_length=80, word_boundary=True) or "new-case") + ".md"
+    return PlainTextResponse(render("case", title), media_type="text/markdown; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def local_url(request: Request) -> str:
+    """This page's path and query, without the one-time `thanks` notice: where feedback returns to."""
+    url = request.url.remove_query_params("thanks")
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
+def search_link(q: str, applied: AppliedFilters, offset: int = 0, **change) -> str:
+    """URL of the search page with one filter set, added (tag) or removed (value None), at `offset`."""
     params = applied.model_dump()
     for key, value in change.items():
         if key == "tag":
@@ -45,4 +83,4 @@ def search_link(q: str, applied: AppliedFilters, **change) -> str:
         else:
             params[key] = None if params.get(key) == value else value
     pairs = [("q", q)] + [(k, v) for k, v in params.items() if k not in ("tag", "require") and v] + [("tag", t) for t in params["tag"]]
-    return "/?" + urlencode(pairs)
+    return "/?" + urlencode(pairs + ([("offset", offset)] if offset else []))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
 from api.dependencies import CurrentSearcher, Log
 from api.models import (
-    ERRORS, AppliedFilters, ErrorBody, FacetValue, Gap, GapsResponse, SearchResponse, SearchResult, SimilarRequest,
-    SimilarResponse,
+    ERRORS, AppliedFilters, ErrorBody, FacetValue, Gap, GapsResponse, IdentifierCount, MatchCounts, SearchResponse,
+    SearchResult, SimilarRequest, SimilarResponse,
 )
 from kb.catalog import Filters
+from kb.documents import CASE_STATUSES
 from kb.gaps import DEFAULT_THRESHOLD, find_gaps
 from kb.results import Hit
 from kb.search import Searcher, timed
@@ -19,24 +21,51 @@ from kb.store.searches import SearchLog
 
 MAX_QUERY_CHARS = 1000
 MAX_TICKET_CHARS = 20_000
+MAX_OFFSET = 1000
 TOO_LARGE = {413: {"model": ErrorBody, "description": "Ticket text over 20,000 characters."}}
 
 router = APIRouter()
+CaseStatus = Literal[CASE_STATUSES]
 
 
-def run_search(searcher: Searcher, log: SearchLog, q: str, k: int, applied: AppliedFilters, explain: bool) -> SearchResponse:
-    """One logged search with facets: what `/api/search` and the search page both answer with."""
+class UnknownFilter(HTTPException):
+    """A filter value no document has: 422 naming the values there are, in FastAPI's error shape."""
+
+    def __init__(self, unknown: dict[str, tuple[str, list[str]]]):
+        detail = [{"type": "unknown_value", "loc": ["query", "tag" if name == "tags" else name], "input": value,
+                   "msg": f"no document has {name} {value!r}; the index has: {', '.join(known[:50]) or 'none'}"
+                          + (f" (and {len(known) - 50} more)" if len(known) > 50 else "")}
+                  for name, (value, known) in unknown.items()]
+        super().__init__(422, detail)
+
+
+def filters_of(applied: AppliedFilters) -> Filters:
+    return Filters(type=applied.type, tags=tuple(applied.tag), language=applied.language, product=applied.product,
+                   status=applied.status)
+
+
+def run_search(searcher: Searcher, log: SearchLog, q: str, applied: AppliedFilters, explain: bool,
+               offset: int = 0, limit: int = 10) -> SearchResponse:
+    """One logged search: what `/api/search` and the search page both answer with. Raises
+    `UnknownFilter` for a filter value that no document has."""
     query = q.strip()
     if not query:
         raise HTTPException(422, "q must contain a search term")
-    filters = Filters(type=applied.type, tags=tuple(applied.tag), language=applied.language,
-                      product=applied.product, status=applied.status)
-    (hits, facets), took = timed(searcher.search_with_facets, query, k, filters, tuple(applied.require))
-    log.record(query, len(hits), hits[0].similarity if hits else None, took)
+    filters = filters_of(applied)
+    unknown = searcher.catalog.unknown_values(filters)
+    if unknown:
+        raise UnknownFilter(unknown)
+    page, took = timed(searcher.results, query, filters, offset, limit, tuple(applied.require))
+    first = page.hits[0] if page.hits and offset == 0 else None
+    log.record(query, page.total, first.similarity if first else None, took,
+               filters=applied.model_dump(exclude_defaults=True) or None, unfiltered=page.unfiltered,
+               best_match=page.best, answered=page.answered)
     return SearchResponse(
-        query=query, k=k, took_ms=round(took, 2), filters=applied,
-        results=[to_result(h, explain) for h in hits],
-        facets={name: [FacetValue(value=v, count=c) for v, c in values] for name, values in facets.items()},
+        query=query, offset=offset, limit=limit, total=page.total, took_ms=round(took, 2), filters=applied,
+        best_match=page.best, matches=MatchCounts(**page.matches),
+        identifiers=[IdentifierCount.model_validate(i) for i in page.identifiers],
+        results=[to_result(h, explain) for h in page.hits],
+        facets={name: [FacetValue(value=v, count=c) for v, c in values] for name, values in page.facets.items()},
     )
 
 
@@ -52,19 +81,23 @@ def api_search(
     log: Log,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
                             description='Symptom, error code or question. "Quoted phrases" rank documents that contain them '
-                                        'higher; +"phrases" with a plus are required.')],
-    k: Annotated[int, Query(ge=1, le=100, description="Number of documents to return.")] = 10,
+                                        'higher; +"phrases" with a plus are required. Documents containing the error codes '
+                                        'of the query come first.')],
+    limit: Annotated[int, Query(ge=1, le=100, description="Results per page.")] = 10,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip: the next page starts at offset + limit.")] = 0,
+    k: Annotated[int | None, Query(ge=1, le=100, deprecated=True, description="Old name of `limit`.")] = None,
     type: Annotated[Literal["article", "case"] | None, Query(description="Only articles or only cases.")] = None,
     require: Annotated[list[str], Query(max_length=MAX_QUERY_CHARS, description='Phrases every result must contain (repeat for several), like +"phrase" in q.')] = [],
-    tag: Annotated[list[str], Query(description="Required tags (repeat for several).")] = [],
-    language: Annotated[str | None, Query(max_length=20, description="Language code, e.g. en, pt, ru.")] = None,
-    product: Annotated[str | None, Query(max_length=200, description="Product (front matter `product`).")] = None,
-    status: Annotated[str | None, Query(max_length=40, description="Case status: resolved, workaround, open, cannot-reproduce.")] = None,
+    tag: Annotated[list[str], Query(max_length=200, description="Required tags (repeat for several); unknown tags are a 422 listing the known ones.")] = [],
+    language: Annotated[str | None, Query(max_length=20, description="Language code, e.g. en, pt, ru; one no document has is a 422 listing those there are.")] = None,
+    product: Annotated[str | None, Query(max_length=200, description="Product (front matter `product`, any letter case).")] = None,
+    status: Annotated[CaseStatus | None, Query(description="Case status.")] = None,
     explain: Annotated[bool, Query(description="Add per-result ranking details.")] = False,
 ) -> SearchResponse:
-    """Documents ranked for a symptom: best passage per document with matched words marked, and facet counts."""
+    """Documents ranked for a symptom, one page at a time: best passage per document with matched words
+    marked, match strength per result, the total, and facet counts that equal what each filter gives."""
     applied = AppliedFilters(require=require, type=type, tag=tag, language=language, product=product, status=status)
-    return run_search(searcher, log, q, k, applied, explain)
+    return run_search(searcher, log, q, applied, explain, offset, k or limit)
 
 
 @router.post("/api/similar", response_model=SimilarResponse, responses={**ERRORS, **TOO_LARGE}, tags=["search"])
@@ -77,12 +110,24 @@ def api_similar(searcher: CurrentSearcher, request: SimilarRequest) -> SimilarRe
     return SimilarResponse(codes=codes, took_ms=round(took, 2), results=[to_result(h, True) for h in hits])
 
 
-@router.get("/api/gaps", response_model=GapsResponse, tags=["content"])
+@router.get("/api/gaps", response_model=GapsResponse, responses=ERRORS, tags=["content"])
 def api_gaps(
     log: Log,
-    threshold: Annotated[float, Query(ge=-1, le=1, description="Best-result similarity under which a search counts as unanswered.")] = DEFAULT_THRESHOLD,
-    since: Annotated[str | None, Query(max_length=40, description="Only searches at or after this ISO date/time (UTC).")] = None,
+    threshold: Annotated[float, Query(ge=-1, le=1, description="For searches logged before match strength: best-result "
+                                                               "similarity under which a search counts as unanswered.")] = DEFAULT_THRESHOLD,
+    since: Annotated[datetime | None, Query(description="Only searches at or after this ISO date or date-time (UTC), e.g. 2026-11-01.")] = None,
 ) -> GapsResponse:
-    """Searches with no good answer, grouped by similar wording, most frequent first: articles to write."""
-    gaps = find_gaps(log.rows(since), threshold)
-    return GapsResponse(threshold=threshold, since=since, gaps=[Gap.model_validate(g) for g in gaps])
+    """Searches whose first result was not a strong match (filter-only empties excluded) and answers marked
+    "not helpful", grouped by similar wording, most frequent first: articles to write."""
+    start = iso_time(since)
+    gaps = find_gaps(log.rows(start), threshold, log.feedback(start))
+    return GapsResponse(threshold=threshold, since=start, gaps=[Gap.model_validate(g) for g in gaps])
+
+
+def iso_time(value: datetime | None) -> str | None:
+    """A date-time as the log stores it: UTC, ISO 8601 to the second (a naive one is taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds")

@@ -254,6 +254,17 @@ class IndexReader:
                                  "WHERE passages_fts MATCH ?", (expression,))
         return {int(r[0]): -float(r[1]) for r in rows}
 
+    def code_terms(self) -> list[str]:
+        """Every hex code (0x...) and KB number in the documents' full-text vocabulary, folded."""
+        conn = connect(self.path, readonly=True)  # a private connection: the temp table stays out of the shared ones
+        try:
+            conn.execute("CREATE VIRTUAL TABLE temp.documents_vocab USING fts5vocab(main, 'documents_fts', 'row')")
+            rows = conn.execute("SELECT term FROM temp.documents_vocab WHERE term GLOB '0x[0-9a-f][0-9a-f][0-9a-f][0-9a-f]*'"
+                                " OR term GLOB 'kb[0-9][0-9][0-9][0-9][0-9][0-9]*'").fetchall()
+        finally:
+            conn.close()
+        return [r[0] for r in rows]
+
     def documents_with_phrase(self, phrase: str) -> set[int]:
         """Rowids of the documents containing `phrase` (its tokens, consecutive)."""
         rows = self.conn.execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?", (fts_string(phrase),))

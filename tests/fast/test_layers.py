@@ -17,8 +17,8 @@ LAYERS = [
     ("build", {"kb.indexer"}),
     ("retrieval", {"kb.query", "kb.catalog", "kb.retrieval"}),
     ("fusion", {"kb.fusion"}),
-    ("results", {"kb.snippets", "kb.results", "kb.gaps"}),
-    ("search", {"kb.search", "kb.live", "kb.evaluation"}),
+    ("results", {"kb.snippets", "kb.results", "kb.match_strength", "kb.gaps"}),
+    ("search", {"kb.search", "kb.live", "kb.evaluation", "kb.calibration"}),
     ("api and cli", {"kb", "kb.cli", "api"}),
 ]
 

@@ -6,6 +6,7 @@ import pytest
 
 from kb.catalog import DocInfo, Filters
 from kb.gaps import find_gaps
+from kb.store.searches import FeedbackRow, SearchRow
 from kb.query import parse_query
 from kb.results import Ranked, case_summary, count_facets, first_lines, make_hit
 from kb.snippets import make_snippet, matched_spans
@@ -247,6 +248,38 @@ def test_count_facets_product_filter_is_folded():
 # --- gaps --------------------------------------------------------------------------------------------
 
 
+def legacy(rows: list[tuple]) -> list[SearchRow]:
+    """Rows as a log written before match strength stored them: (at, query, results, top score)."""
+    return [SearchRow(*row) for row in rows]
+
+
+def test_gaps_are_searches_without_a_strong_first_result_except_filter_only_empties():
+    rows = [
+        SearchRow("t1", "ups keeps dying", 12, 0.62, unfiltered=12, best_match="partial", answered=False),
+        SearchRow("t2", "ups keeps dying", 12, 0.71, unfiltered=12, best_match="strong", answered=True),
+        SearchRow("t3", "refs backup slow", 0, None, unfiltered=20, best_match=None, answered=False),  # status=bogus emptied it
+        SearchRow("t4", "0x80070005", 3, 0.30, unfiltered=3, best_match="partial", answered=True),   # contains the code
+        SearchRow("t5", "zzqxv flibbertigibbet", 24, 0.12, unfiltered=24, best_match="weak", answered=False),
+        SearchRow("t6", "sharepoint view threshold", 0, None, unfiltered=0, best_match=None, answered=False),
+    ]
+    gaps = find_gaps(rows)
+    assert {g.query: g.count for g in gaps} == {"ups keeps dying": 1, "zzqxv flibbertigibbet": 1, "sharepoint view threshold": 1}
+    assert next(g for g in gaps if g.query == "sharepoint view threshold").no_results == 1
+
+
+def test_not_helpful_verdicts_are_gaps_and_solved_ones_are_not():
+    rows = [SearchRow("t1", "vpn drops every 20 minutes", 9, 0.8, unfiltered=9, best_match="strong", answered=True)]
+    feedback = [
+        FeedbackRow("t2", "VPN drops every 20 minutes", "cases/vpn.md", "Resolution", 30, "not-helpful"),
+        FeedbackRow("t3", "vpn drops every 20 minutes", "cases/vpn.md", None, None, "not-helpful"),
+        FeedbackRow("t4", "printer offline", "articles/printer.md", None, None, "solved"),
+    ]
+    gaps = find_gaps(rows, feedback=feedback)
+    assert len(gaps) == 1
+    assert (gaps[0].count, gaps[0].not_helpful, gaps[0].unhelpful_documents) == (0, 2, {"cases/vpn.md": 2})
+    assert gaps[0].last_seen == "t3"
+
+
 def test_find_gaps_groups_similar_wording_and_ignores_answered_searches():
     rows = [
         ("2026-01-01T10:00:00", "ups keeps dying", 3, 0.30),
@@ -256,7 +289,7 @@ def test_find_gaps_groups_similar_wording_and_ignores_answered_searches():
         ("2026-01-05T10:00:00", "vpn drops", 0, None),
         ("2026-01-06T10:00:00", "printer jams", 4, 0.45),      # exactly the threshold: answered
     ]
-    gaps = find_gaps(rows, threshold=0.45)
+    gaps = find_gaps(legacy(rows), threshold=0.45)
     assert [g.query for g in gaps] == ["ups keeps dying", "vpn drops"]
     ups, vpn = gaps
     assert (ups.count, ups.no_results, ups.best_score) == (3, 1, 0.40)
@@ -267,15 +300,15 @@ def test_find_gaps_groups_similar_wording_and_ignores_answered_searches():
 
 def test_find_gaps_needs_half_the_words_in_common():
     # {ups, dying} vs {ups, battery, replacement, dying, again}: 2/5 < 1/2 -> separate groups
-    gaps = find_gaps([("t1", "ups dying", 0, None), ("t2", "ups battery replacement dying again", 0, None)])
+    gaps = find_gaps(legacy([("t1", "ups dying", 0, None), ("t2", "ups battery replacement dying again", 0, None)]))
     assert len(gaps) == 2
     # folded: "Atualização falhou" and "atualizacao FALHOU de novo" share 2 of 3 words ("de" is a stop word)
-    gaps = find_gaps([("t1", "Atualização falhou", 0, None), ("t2", "atualizacao FALHOU de novo", 0, None)])
+    gaps = find_gaps(legacy([("t1", "Atualização falhou", 0, None), ("t2", "atualizacao FALHOU de novo", 0, None)]))
     assert len(gaps) == 1 and gaps[0].count == 2
 
 
 def test_find_gaps_threshold_and_results_without_score():
-    rows = [("t1", "disk full", 2, 0.40), ("t2", "disk full", 1, None)]
+    rows = legacy([("t1", "disk full", 2, 0.40), ("t2", "disk full", 1, None)])
     assert find_gaps(rows, threshold=0.35)[0].count == 1       # 0.40 answers; no score is still weak
     assert find_gaps(rows, threshold=0.35)[0].best_score is None
     assert find_gaps(rows, threshold=0.5)[0].count == 2

@@ -1,0 +1,51 @@
+"""`POST /api/feedback` and `GET /api/feedback`: engineers say whether an answer solved their problem.
+
+The page posts the same verdict from a plain form (`POST /feedback`), so it works without JavaScript.
+Verdicts are stored beside the search log; "not helpful" ones show in the gap report.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse
+
+from api.dependencies import CurrentSearcher, Log, find_document
+from api.models import ERRORS, FeedbackItem, FeedbackRecorded, FeedbackRequest, Verdict
+from api.routes.search import iso_time
+
+router = APIRouter()
+
+
+@router.post("/api/feedback", response_model=FeedbackRecorded, status_code=201, responses=ERRORS, tags=["content"])
+def api_feedback(searcher: CurrentSearcher, log: Log, verdict: FeedbackRequest) -> FeedbackRecorded:
+    """Record whether a result answered a search ("solved") or not ("not-helpful"); the document must exist."""
+    doc = find_document(searcher, verdict.document)
+    log.record_feedback(verdict.query.strip(), doc.id, verdict.verdict, verdict.heading, verdict.line)
+    return FeedbackRecorded()
+
+
+@router.get("/api/feedback", response_model=list[FeedbackItem], responses=ERRORS, tags=["content"])
+def api_feedback_list(
+    log: Log,
+    since: Annotated[datetime | None, Query(description="Only verdicts at or after this ISO date or date-time (UTC).")] = None,
+) -> list[FeedbackItem]:
+    """Every verdict, oldest first (what `kb feedback --json` exports)."""
+    return [FeedbackItem.model_validate(row) for row in log.feedback(iso_time(since))]
+
+
+@router.post("/feedback", include_in_schema=False)
+def form_feedback(request: Request, searcher: CurrentSearcher, log: Log,
+                  query: Annotated[str, Form(min_length=1, max_length=1000)], document: Annotated[str, Form(max_length=500)],
+                  verdict: Annotated[Verdict, Form()], heading: Annotated[str | None, Form(max_length=500)] = None,
+                  line: Annotated[int | None, Form(ge=0)] = None, back: Annotated[str, Form(max_length=2000)] = "/"):
+    """The page's feedback buttons without JavaScript: record, then back to the page it came from."""
+    api_feedback(searcher, log, FeedbackRequest(query=query, document=document, verdict=verdict, heading=heading, line=line))
+    target = urlsplit(back)
+    local = not target.scheme and not target.netloc and target.path.startswith("/") and not target.path.startswith("//")
+    path = (target.path + (f"?{target.query}" if target.query else "")) if local else "/"
+    separator = "&" if "?" in path else "?"
+    return RedirectResponse(f"{path}{separator}thanks={verdict}", status_code=303)

@@ -1,0 +1,94 @@
+"""Ranked documents -> match strength: the calibrated chance that a result answers the query, and the
+label an engineer reads, `strong`, `partial` or `weak`.
+
+Cosine similarity alone cannot say this: gibberish still has a nearest neighbour, and a long symptom
+sentence scores lower than a short title for the same answer. The chance comes from a logistic model
+over features that mean the same in any corpus (the result's cosine and its distance to the best one,
+the IDF-weighted share of the query words it contains, whether it contains the query's error codes,
+its rank and fused score relative to the first), fitted on relevance data by `kb calibrate`
+(`kb.calibration`). The fitted model ships as `kb/match_model.json`; a team can fit its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from kb.results import Ranked
+
+SHIPPED = Path(__file__).with_name("match_model.json")
+LABELS = ("strong", "partial", "weak")
+FEATURES = ("cosine", "cosine_margin", "cosine_spread", "coverage", "identifiers", "lacks_identifiers", "first", "log_rank")
+
+
+def features(ranked: Sequence[Ranked], identifiers: int) -> np.ndarray:
+    """One row of FEATURES per ranked document (best first), for a query with `identifiers` codes.
+
+    The margin (a result's cosine minus the best cosine of the other results) says how far a result
+    stands out: the first of a few distinct documents stands further out than the first of many
+    near-duplicates. It is taken within the list, so a list must be the whole ranking of one query,
+    cut only at its end. (A fused-score margin was tried: it fits the msdocs queries a little better
+    and lets a quarter of gibberish queries look like answers.)"""
+    if not ranked:
+        return np.zeros((0, len(FEATURES)))
+    cosines = np.array([r.cosine or 0.0 for r in ranked])
+    typical = float(np.median(cosines[:10]))
+    rows = []
+    for rank, r in enumerate(ranked, start=1):
+        share = len(r.identifiers) / identifiers if identifiers else 0.0
+        rows.append((cosines[rank - 1], cosines[rank - 1] - _best_other(cosines, rank - 1), cosines[rank - 1] - typical, r.coverage, share,
+                     float(identifiers > 0 and not r.identifiers), float(rank == 1), math.log(rank)))
+    return np.array(rows, dtype=np.float64)
+
+
+def _best_other(values: np.ndarray, index: int) -> float:
+    """The largest value except the one at `index` (0 when there is no other)."""
+    if len(values) < 2:
+        return 0.0
+    return float(np.max(np.delete(values, index)))
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    """A fitted logistic calibration and the two probability cut-offs that name its labels."""
+
+    model: str                      # the embedding model it was fitted with (cosines differ between models)
+    coefficients: tuple[float, ...]  # one per FEATURES
+    intercept: float
+    strong: float                   # probability at or above which a result is `strong`
+    partial: float                  # ... `partial`; below it `weak`
+    features: tuple[str, ...] = FEATURES
+    fitted: dict = field(default_factory=dict)  # what it was fitted on and how it did on held-out queries
+
+    def probabilities(self, ranked: Sequence[Ranked], identifiers: int) -> np.ndarray:
+        x = features(ranked, identifiers)
+        return 1.0 / (1.0 + np.exp(-(x @ np.array(self.coefficients) + self.intercept)))
+
+    def label(self, probability: float) -> str:
+        return "strong" if probability >= self.strong else "partial" if probability >= self.partial else "weak"
+
+    def apply(self, ranked: Sequence[Ranked], identifiers: int) -> list[Ranked]:
+        """The ranking with each document's probability and label."""
+        chances = self.probabilities(ranked, identifiers).tolist()
+        return [replace(r, probability=p, match=self.label(p)) for r, p in zip(ranked, chances)]
+
+    @classmethod
+    def load(cls, path: Path = SHIPPED) -> "MatchModel":
+        """Read a model written by `save`; a file for other features is an error naming it."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            model = cls(**{**data, "coefficients": tuple(data["coefficients"]), "features": tuple(data["features"])})
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{path}: not a match model ({exc.__class__.__name__}: {exc}); refit it with `kb calibrate`") from None
+        if model.features != FEATURES or len(model.coefficients) != len(FEATURES):
+            raise ValueError(f"{path}: fitted for features {list(model.features)}, this version computes "
+                             f"{list(FEATURES)}; refit it with `kb calibrate`")
+        return model
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
