@@ -91,7 +91,7 @@ class AppliedFilters(BaseModel):
 
 class IdentifierCount(FromCore):
     identifier: str = Field(description="An error code or identifier found in the query.")
-    documents: int = Field(description="Results (after filters) that contain it; they come first.")
+    documents: int = Field(description="Results (after filters) that contain it.")
     suggestions: list[str] = Field([], description="Codes in the index it may be a typo of, when no document contains it.")
 
 
@@ -112,6 +112,8 @@ class SearchResponse(BaseModel):
                                                  "the knowledge base may have no answer.")
     matches: MatchCounts = Field(description="Results of each match strength among the total.")
     identifiers: list[IdentifierCount] = Field(description="Error codes and identifiers of the query, with how many results contain each.")
+    identifiers_first: bool = Field(description="Whether results containing them are ranked above all others: when the query "
+                                                "is mostly identifiers; in a longer description a code is one word among the others.")
     results: list[SearchResult]
     facets: dict[str, list[FacetValue]] = Field(
         description="Per field (type, language, tags, product, status): value counts among the query's results, each "

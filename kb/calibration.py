@@ -6,8 +6,8 @@ knowledge base has no answer to (their results are as near as the index gets, an
 A logistic regression over `kb.match_strength.FEATURES` gives the chance that a result is relevant;
 two cut-offs name the labels:
 
-- `partial`: low enough that nine in ten first results that are relevant reach it;
-- `strong`: where first results are right at least `STRONG_PRECISION` of the time.
+- `strong`: a chance of at least one half: more likely to answer than not;
+- `partial`: low enough that nine in ten first results that are relevant reach it.
 
 Queries are split in two by a hash of their id: the model is fitted on one half and reported on the
 other, so the figures describe queries it has not seen.
@@ -30,8 +30,8 @@ from kb.search import Searcher
 TOP = 10
 PARTIAL_RECALL = 0.92
 """Share of relevant first results that must reach `partial` on the fitted half (0.9 is the target on held-out)."""
-STRONG_PRECISION = 0.85
-"""First results labelled `strong` are relevant at least this often on the fitted half."""
+STRONG = 0.5
+"""Calibrated chance at or above which a result is `strong`."""
 
 
 def held_out(query: EvalQuery) -> bool:
@@ -88,7 +88,7 @@ def fit(examples: Examples, model_id: str, sources: list[str], cut_on: Examples 
     firsts = [(p[s.start], cut_on.y[s.start]) for _, answerable, s in cut_on.queries if answerable]
     right = sorted(chance for chance, relevant in firsts if relevant)
     partial = right[int(len(right) * (1 - PARTIAL_RECALL))] if right else 0.5
-    strong = _precise_cut(firsts, STRONG_PRECISION, floor=partial)
+    strong = max(STRONG, partial)
     fitted = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sources": sources,
               "queries": len({q for q, _, _ in examples.queries}), "results": int(len(examples.y))}
     return MatchModel(model_id, unlabelled.coefficients, unlabelled.intercept, round(strong, 4), round(partial, 4), fitted=fitted)
@@ -96,17 +96,6 @@ def fit(examples: Examples, model_id: str, sources: list[str], cut_on: Examples 
 
 def unlabelled_probabilities(model: MatchModel, examples: Examples) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(examples.x @ np.array(model.coefficients) + model.intercept)))
-
-
-def _precise_cut(firsts: list[tuple[float, float]], precision: float, floor: float) -> float:
-    """The lowest probability above which first results are relevant at least `precision` of the time."""
-    ordered = sorted(firsts, key=lambda item: -item[0])
-    cut, hits = 1.0, 0.0
-    for n, (chance, relevant) in enumerate(ordered, start=1):
-        hits += relevant
-        if hits / n >= precision:
-            cut = chance
-    return max(cut, floor)
 
 
 @dataclass

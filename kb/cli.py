@@ -166,14 +166,16 @@ def evaluate(
 
     from kb.documents import DocumentError
     from kb.embedding import load_embedder
+    from kb.calibration import collect, held_out, report
     from kb.evaluation import METRICS, evaluate_slices, index_corpus, load_queries, metrics, run
-    from kb.search import Searcher
+    from kb.search import Searcher, load_match_model
 
     settings = settings_or_exit()
     embedder = load_embedder(settings)
     corpus = corpus or settings.articles
     eval_settings = index_corpus(settings, corpus, embedder)
-    searcher = Searcher.open(eval_settings.index, embedder, settings.search)
+    match_model = load_match_model(settings, embedder.model_id)
+    searcher = Searcher.open(eval_settings.index, embedder, settings.search, match_model)
     modes = tuple(mode or ("lexical", "dense", "hybrid"))
     for path in query_sets:
         try:
@@ -181,9 +183,16 @@ def evaluate(
         except DocumentError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
+        out.print(f"{path.name}: {len(queries)} queries, {len(searcher.catalog)} documents", highlight=False)
+        if match_model is not None:  # on the half of the queries calibration does not fit on (all, when none has an answer)
+            answerable = [q for q in queries if q.relevant]
+            unseen = [q for q in queries if held_out(q)] if answerable else queries
+            print_match_reports({f"{path.name} ({len(unseen)} queries)": report(match_model, collect(searcher, unseen))},
+                                f"strong >= {match_model.strong:.3f}, partial >= {match_model.partial:.3f}")
+            if not answerable:
+                continue
         runs = {name: run(searcher, queries, name) for name in modes}  # each mode ranked once
         results = {name: metrics(queries, ranked) for name, ranked in runs.items()}
-        out.print(f"{path.name}: {len(queries)} queries, {len(searcher.catalog)} documents", highlight=False)
         table = Table()
         table.add_column("mode")
         for metric in METRICS:

@@ -34,6 +34,10 @@ class SearchSettings(BaseModel):
     lexical: float = 0.4
     phrase: float = 0.2
     """Hybrid: weight of quoted-phrase evidence (times the share of the query's quoted phrases a document contains)."""
+    identifiers_first: int = 3
+    """Documents containing the query's error codes rank above all others when the query has at most
+    this many other words ("job fails with 0x80070005"); in a longer description a code is one BM25
+    word among the others (measured: README, Search quality)."""
     depth: int = 100
     """Candidates read from each retriever; a search has at most this many results."""
     union: bool = True

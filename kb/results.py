@@ -112,6 +112,7 @@ class ResultPage:
     unfiltered: int  # results without the filters: a filter-only empty has `total` 0 and this > 0
     best: str | None  # match strength of the first result
     answered: bool  # the first result is a strong match or contains every error code of the query
+    identifiers_first: bool = False  # documents containing the identifiers are ranked above the rest
 
 
 @dataclass(frozen=True)

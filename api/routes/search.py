@@ -63,7 +63,7 @@ def run_search(searcher: Searcher, log: SearchLog, q: str, applied: AppliedFilte
     return SearchResponse(
         query=query, offset=offset, limit=limit, total=page.total, took_ms=round(took, 2), filters=applied,
         best_match=page.best, matches=MatchCounts(**page.matches),
-        identifiers=[IdentifierCount.model_validate(i) for i in page.identifiers],
+        identifiers=[IdentifierCount.model_validate(i) for i in page.identifiers], identifiers_first=page.identifiers_first,
         results=[to_result(h, explain) for h in page.hits],
         facets={name: [FacetValue(value=v, count=c) for v, c in values] for name, values in page.facets.items()},
     )

@@ -259,11 +259,12 @@ class IndexReader:
         conn = connect(self.path, readonly=True)  # a private connection: the temp table stays out of the shared ones
         try:
             conn.execute("CREATE VIRTUAL TABLE temp.documents_vocab USING fts5vocab(main, 'documents_fts', 'row')")
-            rows = conn.execute("SELECT term FROM temp.documents_vocab WHERE term GLOB '0x[0-9a-f][0-9a-f][0-9a-f][0-9a-f]*'"
-                                " OR term GLOB 'kb[0-9][0-9][0-9][0-9][0-9][0-9]*'").fetchall()
+            # one query per pattern: fts5vocab narrows `term GLOB` to a range, and under OR it used only
+            # the first pattern's range (SQLite 3.40), silently dropping the KB numbers
+            return [row[0] for pattern in ("0x[0-9a-f][0-9a-f][0-9a-f][0-9a-f]*", "kb[0-9][0-9][0-9][0-9][0-9][0-9]*")
+                    for row in conn.execute("SELECT term FROM temp.documents_vocab WHERE term GLOB ?", (pattern,))]
         finally:
             conn.close()
-        return [r[0] for r in rows]
 
     def documents_with_phrase(self, phrase: str) -> set[int]:
         """Rowids of the documents containing `phrase` (its tokens, consecutive)."""

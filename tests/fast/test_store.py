@@ -412,3 +412,69 @@ def test_docinfo_facet_values():
     assert doc.facet_values("product") == ("P",)
     assert doc.facet_values("status") == ()
     assert doc.facet_values("type") == ("case",)
+
+
+# --- coverage, codes and filter values -----------------------------------------------------------------
+
+
+def test_coverage_weighs_rare_words_more_and_unknown_words_count_against(lexical):
+    words = parse_query("spooler queue zzqxv").words
+    coverage = lexical.coverage(words, [PRINTER, NETWORK, VPN])
+    assert coverage[PRINTER] > coverage[NETWORK] > coverage[VPN] == 0.0  # printer has both words, network only "spooler"
+    assert coverage[PRINTER] < 1.0  # "zzqxv" is in no document and counts against every one
+    assert lexical.coverage(parse_query("spooler queue").words, [PRINTER])[PRINTER] == pytest.approx(1.0)
+    assert lexical.coverage((), [PRINTER]) == {PRINTER: 0.0}
+
+
+def test_catalog_knows_the_codes_of_the_index(catalog):
+    assert "0x8024402c" in catalog.codes and "kb5005565" in catalog.codes
+
+
+def test_unknown_filter_values_name_the_values_there_are(catalog):
+    assert catalog.unknown_values(Filters(language="pt", tags=("vpn",), product="windows server", status="open")) == {}
+    unknown = catalog.unknown_values(Filters(language="xx", tags=("vpn", "nope"), product="Lotus", status="bogus"))
+    assert unknown["language"] == ("xx", ["en", "pt"])
+    assert unknown["tags"] == ("nope", ["atualização", "network", "printing", "vpn", "windows"])
+    assert unknown["product"] == ("Lotus", ["GlobalProtect", "Windows Server"])
+    assert unknown["status"][0] == "bogus" and {"open", "resolved", "workaround"} <= set(unknown["status"][1])
+
+
+# --- search log and feedback ---------------------------------------------------------------------------
+
+
+def test_search_log_written_by_an_older_version_gains_the_new_columns(tmp_path):
+    import sqlite3
+
+    from kb.store.searches import SearchLog, SearchRow
+
+    path = tmp_path / "searches.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE searches (id INTEGER PRIMARY KEY, at TEXT NOT NULL, query TEXT NOT NULL,"
+                      " results INTEGER NOT NULL, top_score REAL, took_ms REAL NOT NULL);"
+                      "INSERT INTO searches(at, query, results, top_score, took_ms) VALUES ('2026-01-01T00:00:00+00:00', 'ups dying', 3, 0.3, 5);")
+    old.commit()
+    old.close()
+    log = SearchLog(path)
+    log.record("backup slow", 0, None, 4.0, filters={"status": "open"}, unfiltered=12, best_match=None, answered=False)
+    assert log.rows() == [SearchRow("2026-01-01T00:00:00+00:00", "ups dying", 3, 0.3),
+                          SearchRow(log.rows()[1].at, "backup slow", 0, None, 12, None, False)]
+
+
+def test_feedback_keeps_the_verdict_and_refuses_unknown_ones(tmp_path):
+    from kb.store.searches import FeedbackRow, SearchLog
+
+    log = SearchLog(tmp_path / "searches.sqlite")
+    log.record_feedback("vpn drops", VPN, "not-helpful", "Resolution > Step 2", 12)
+    log.record_feedback("Ошибка при подключении", UPDATE, "solved")
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        log.record_feedback("x", VPN, "meh")
+    rows = log.feedback()
+    assert [r[1:] for r in map(astuple_of, rows)] == [("vpn drops", VPN, "Resolution > Step 2", 12, "not-helpful"),
+                                                       ("Ошибка при подключении", UPDATE, None, None, "solved")]
+    assert all(isinstance(r, FeedbackRow) for r in rows) and log.feedback(since="2999") == []
+
+
+def astuple_of(row) -> tuple:
+    from dataclasses import astuple
+
+    return astuple(row)
