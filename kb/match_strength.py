@@ -12,7 +12,6 @@ its rank and fused score relative to the first), fitted on relevance data by `kb
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -36,21 +35,30 @@ def features(ranked: Sequence[Ranked], identifiers: int) -> np.ndarray:
     and lets a quarter of gibberish queries look like answers.)"""
     if not ranked:
         return np.zeros((0, len(FEATURES)))
-    cosines = np.array([r.cosine or 0.0 for r in ranked])
-    typical = float(np.median(cosines[:10]))
-    rows = []
-    for rank, r in enumerate(ranked, start=1):
-        share = len(r.identifiers) / identifiers if identifiers else 0.0
-        rows.append((cosines[rank - 1], cosines[rank - 1] - _best_other(cosines, rank - 1), cosines[rank - 1] - typical, r.coverage, share,
-                     float(identifiers > 0 and not r.identifiers), float(rank == 1), math.log(rank)))
-    return np.array(rows, dtype=np.float64)
+    n = len(ranked)
+    cosine = np.array([r.cosine or 0.0 for r in ranked])
+    found = np.array([len(r.identifiers) for r in ranked], dtype=np.float64)
+    rank = np.arange(1, n + 1, dtype=np.float64)
+    return np.column_stack([
+        cosine,
+        cosine - _best_other(cosine),
+        cosine - float(np.median(cosine[:10])),
+        np.array([r.coverage for r in ranked]),
+        found / identifiers if identifiers else np.zeros(n),
+        (found == 0) & (identifiers > 0),
+        rank == 1,
+        np.log(rank),
+    ]).astype(np.float64)
 
 
-def _best_other(values: np.ndarray, index: int) -> float:
-    """The largest value except the one at `index` (0 when there is no other)."""
+def _best_other(values: np.ndarray) -> np.ndarray:
+    """For each value, the largest of the others (0 when there is no other)."""
     if len(values) < 2:
-        return 0.0
-    return float(np.max(np.delete(values, index)))
+        return np.zeros(len(values))
+    order = np.argsort(values)[::-1]
+    best = np.full(len(values), values[order[0]])
+    best[order[0]] = values[order[1]]
+    return best
 
 
 @dataclass(frozen=True)

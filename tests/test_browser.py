@@ -107,3 +107,49 @@ def test_hostile_article_renders_inert(hostile_server: str, page):
     page.screenshot(path=str(ARTIFACTS / "hostile-document.png"), full_page=True)
     assert page.evaluate("window.__pwned") is None
     assert dialogs == []
+
+
+def test_match_strength_no_match_code_group_and_did_you_mean(live_server: str, page):
+    """What an engineer sees: strong answers first with weaker ones folded, an honest "no strong match",
+    the documents containing a code grouped first, a typo'd code corrected, and feedback in place."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    page.goto(live_server + "/?q=" + "refs fragmentation backup server high cpu memory".replace(" ", "+"))
+    strong = page.locator("ol.results > li[data-match=strong]")
+    assert strong.first.get_attribute("data-id") == "cases/refs-fragmentation-backup-cpu-ram.md"
+    assert strong.first.locator(".match.strong").is_visible()
+    folded = page.locator("details.weak")
+    assert not folded.get_attribute("open") and "Less related (" in folded.locator("summary").inner_text()
+    assert not folded.locator("li").first.is_visible()  # folded until asked for
+    assert page.locator(".no-match").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "trust-strong-and-folded.png"), full_page=True)
+    folded.locator("summary").click()
+    assert folded.locator("li").first.is_visible()
+    strong.first.locator("button[value=solved]").click()  # JavaScript posts the verdict and thanks in place
+    page.wait_for_selector("form.feedback.sent")
+    assert "marked as solved" in strong.first.locator("form.feedback").inner_text()
+
+    page.goto(live_server + "/?q=zzqxv+flibbertigibbet")
+    assert "No strong match for “zzqxv flibbertigibbet”" in page.locator(".no-match h2").inner_text()
+    assert page.locator(".no-match a.write-case").get_attribute("href") == "/new-case?q=zzqxv+flibbertigibbet"
+    assert page.locator("ol.results > li[data-match=strong], ol.results > li[data-match=partial]").count() == 0
+    assert page.locator("details.weak summary").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "trust-no-match.png"), full_page=True)
+
+    page.goto(live_server + "/?q=0x80070005")
+    group = page.locator(".code-group")
+    assert "3 documents contain 0x80070005, listed first" in group.inner_text()
+    firsts = page.locator("li.result").all()[:4]
+    assert ["0x80070005" in (li.locator(".codes").inner_text() if li.locator(".codes").count() else "") for li in firsts] == [True, True, True, False]
+    page.screenshot(path=str(ARTIFACTS / "trust-code-group.png"), full_page=True)
+
+    page.goto(live_server + "/?q=0x8007005")
+    suggestion = page.locator("a.did-you-mean")
+    assert "No document contains 0x8007005" in page.locator(".code-missing").inner_text() and suggestion.inner_text() == "0x80070005"
+    page.screenshot(path=str(ARTIFACTS / "trust-did-you-mean.png"), full_page=True)
+    suggestion.click()
+    page.wait_for_selector(".code-group")
+    assert page.locator("input[name=q]").input_value() == "0x80070005"
+    assert errors == []
