@@ -45,7 +45,8 @@ def main() -> None:
     reports["out of corpus (articles)"] = outside
     model.fitted["out_of_corpus_no_match"] = round(outside.unanswerable_no_match, 3)
     model.save(args.out)
-    print_match_reports(reports, f"strong >= {model.strong:.3f}, partial >= {model.partial:.3f}")
+    print(f"strong >= {model.strong:.3f}, partial >= {model.partial:.3f}")
+    print_match_reports(reports, "held-out half")
     for name in ("msdocs symptom", "articles dev"):
         if name in reports:
             print_reliability(name, reports[name])

@@ -187,8 +187,8 @@ def evaluate(
         if match_model is not None:  # on the half of the queries calibration does not fit on (all, when none has an answer)
             answerable = [q for q in queries if q.relevant]
             unseen = [q for q in queries if held_out(q)] if answerable else queries
-            print_match_reports({f"{path.name} ({len(unseen)} queries)": report(match_model, collect(searcher, unseen))},
-                                f"strong >= {match_model.strong:.3f}, partial >= {match_model.partial:.3f}")
+            print_match_reports({path.name: report(match_model, collect(searcher, unseen))},
+                                f"{len(unseen)} {'held-out ' if answerable else ''}queries")
             if not answerable:
                 continue
         runs = {name: run(searcher, queries, name) for name in modes}  # each mode ranked once
@@ -237,25 +237,28 @@ def calibrate(
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     model.save(out)
-    print_match_reports(reports, f"fitted on half of the queries; strong >= {model.strong:.3f}, partial >= {model.partial:.3f}")
+    err.print(f"fitted on half of the queries: strong >= {model.strong:.3f}, partial >= {model.partial:.3f}", highlight=False)
+    print_match_reports(reports, "the other half")
     err.print(f"wrote {out}; use it with match_model = \"{out}\" under \\[tool.casebook] (or KB_MATCH_MODEL={out})", highlight=False)
 
 
 def print_match_reports(reports: dict, title: str) -> None:
-    """One row per query set: how match strength did on queries it was not fitted on."""
+    """Per query set: how match strength did on queries it was not fitted on."""
     from rich.table import Table
 
-    table = Table(title=f"match strength on held-out queries ({title})", title_justify="left")
-    table.caption = ("firsts: relevant first results, share labelled strong or partial; no answer: queries with "
-                     "their relevant documents removed (or none), share with no strong or partial result; "
-                     "strong/partial: first results with that label, share relevant")
-    for column in ("query set", "results", "Brier", "firsts", "labelled", "no answer", "told so", "strong", "partial"):
-        table.add_column(column, justify="left" if column == "query set" else "right", no_wrap=True)
     for name, r in reports.items():
-        right = [f"{r.labels[label][1]:.0%}/{r.labels[label][0]}" for label in ("strong", "partial")]
-        table.add_row(name, str(r.results), f"{r.brier:.4f}", str(r.first_relevant), f"{r.first_relevant_labelled:.1%}",
-                      str(r.unanswerable), f"{r.unanswerable_no_match:.1%}", *right)
-    out.print(table)
+        table = Table(title=f"{name}: match strength ({title})", title_justify="left", show_header=False)
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        table.add_row("Brier score over the first ten results", f"{r.brier:.4f} ({r.results} results)")
+        if r.first_relevant:
+            table.add_row("relevant first results labelled strong or partial", f"{r.first_relevant_labelled:.1%} of {r.first_relevant}")
+        table.add_row("queries without their answer told \"no strong match\"", f"{r.unanswerable_no_match:.1%} of {r.unanswerable}")
+        for label in ("strong", "partial", "weak"):
+            count, share = r.labels[label]
+            if count:
+                table.add_row(f"first results labelled {label}: relevant", f"{share:.0%} of {count}")
+        out.print(table)
 
 
 def print_reliability(name: str, r) -> None:
