@@ -230,6 +230,10 @@ def calibrate(
     except DocumentError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
+    if not any(q.relevant for query_set in sets for q in query_set.queries):
+        err.print("[red]error:[/red] calibration needs queries with relevant documents; none of the given queries has any",
+                  highlight=False)
+        raise typer.Exit(1)
     sets.append(QuerySet("error codes alone", searcher, identifier_queries(searcher), sets_cuts=False))
     try:
         model, reports = fit_model(sets, embedder.model_id)

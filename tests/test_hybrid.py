@@ -177,6 +177,28 @@ def test_kb_eval_command_prints_the_table(corpus: Path, tmp_path: Path, monkeypa
     assert [p.name for p in cached] == [f"articles-{corpus_hash(corpus)}"]
 
 
+def test_kb_calibrate_fits_a_model_that_search_can_use(kb_settings: Settings, embedder: Embedder, tmp_path: Path, monkeypatch):
+    """A team refits match strength on its own relevance data; the written model loads and labels results."""
+    from kb.cli import app
+    from kb.match_strength import MatchModel
+
+    monkeypatch.setenv("KB_INDEX", str(tmp_path / "index"))
+    monkeypatch.setenv("KB_EMBEDDING_CACHE", str(kb_settings.cache_db))  # the session's vectors: nothing to embed
+    out = tmp_path / "match_model.json"
+    dev = Path(__file__).resolve().parent.parent / "bench" / "queries" / "articles_dev.jsonl"
+    result = CliRunner().invoke(app, ["calibrate", str(dev), "--corpus", str(kb_settings.articles), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "relevant first results labelled strong or partial" in result.output and "articles_dev.jsonl" in result.output
+    model = MatchModel.load(out)
+    assert model.fitted["sources"][0] == "articles_dev.jsonl (60 queries)" and 0 < model.partial <= model.strong
+    searcher = Searcher.open(kb_settings.index, embedder, match_model=model)
+    assert searcher.search("refs fragmentation backup server high cpu memory", k=1)[0].match == "strong"
+    bad = tmp_path / "empty.jsonl"
+    bad.write_text('{"id": "1", "query": "zzqxv", "relevant": []}\n')
+    refused = CliRunner().invoke(app, ["calibrate", str(bad), "--corpus", str(kb_settings.articles), "--out", str(tmp_path / "x.json")])
+    assert refused.exit_code == 1 and "calibration needs queries with relevant documents" in refused.output
+
+
 @pytest.mark.skipif(not (MSDOCS / "corpus").is_dir(), reason="../shared/eval/msdocs not present")
 def test_msdocs_sample_finds_refs_articles_by_symptom(tmp_path: Path, embedder: Embedder):
     """A slice of the real Microsoft corpus: the ReFS memory article is found from a paraphrase."""

@@ -149,3 +149,12 @@ def test_new_case_page_offers_the_template_titled_with_the_query(client: TestCli
     md = client.get("/new-case.md", params={"q": "SharePoint view threshold exceeded"})
     assert md.headers["content-disposition"] == 'attachment; filename="sharepoint-view-threshold-exceeded.md"'
     assert md.text.startswith("---\ntitle: SharePoint view threshold exceeded\ntype: case\n")
+
+
+def test_result_links_carry_the_query_to_the_document_page_and_its_verdict_buttons(client: TestClient):
+    page = client.get("/", params={"q": "outlook keeps asking for password"}).text
+    assert 'href="/documents/cases/outlook-password-prompts-after-exchange-online-migration.md?q=outlook+keeps+asking+for+password"' in page
+    doc = client.get("/documents/cases/outlook-password-prompts-after-exchange-online-migration.md",
+                     params={"q": "outlook keeps asking for password"}).text
+    assert "Did this answer “outlook keeps asking for password”?" in doc and 'name="verdict" value="not-helpful"' in doc
+    assert "Did this answer" not in client.get("/documents/cases/outlook-password-prompts-after-exchange-online-migration.md").text
