@@ -8,6 +8,7 @@ This module assembles the app: state, security middleware, error handling and th
 from __future__ import annotations
 
 import hmac
+import shlex
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -20,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from api.rendering import highlight_html
 from api.routes import documents, feedback, pages, search, service
 from kb.config import Settings, load_settings
+from kb.text import fold
 from kb.embedding import load_embedder
 from kb.layout import IndexLayout
 from kb.live import LiveIndex
@@ -46,6 +48,8 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     app.state.search_log = SearchLog(settings.search_log)
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["highlight"] = highlight_html
+    templates.env.filters["fold"] = fold
+    templates.env.filters["shell_quote"] = shlex.quote
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(RequestValidationError, validation_error)
     app.middleware("http")(security_headers)

@@ -67,7 +67,7 @@ class SearchResult(WithUrl):
     highlights: list[tuple[int, int]] = Field(description="[start, end) character offsets of matched words in `snippet`.")
     matched_phrases: list[str] = Field([], description='The query\'s "quoted" and required phrases that the document contains.')
     identifiers: list[str] = Field([], description="The query's error codes and identifiers (hex codes, event IDs, KB numbers, "
-                                                   "exception names) that the document contains; such documents rank first.")
+                                                   "exception names) that the document contains.")
     match: Match | None = Field(None, description="How likely this result answers the query: strong, partial or weak "
                                                   "(null when the served model has no fitted match strength).")
     probability: float | None = Field(None, description="The calibrated probability behind `match`, 0..1.")

@@ -68,6 +68,7 @@ class Catalog:
             self.docs[row.id] = DocInfo(**vars(row))
             self.rowid_doc[row.rowid] = row.id
         self.doc_rowid = {doc: rowid for rowid, doc in self.rowid_doc.items()}
+        self.max_rowid = max(self.rowid_doc, default=0)
         self.passage_doc: dict[int, str] = dict(passages)
         self.doc_passages: dict[str, list[int]] = {}
         for pid, doc in self.passage_doc.items():
@@ -88,20 +89,20 @@ class Catalog:
             self._values[name] = sorted({v for doc in self.docs.values() for v in doc.facet_values(name)})
         return self._values[name]
 
-    def unknown_values(self, filters: Filters) -> dict[str, tuple[str, list[str]]]:
-        """Filter values no document has: field -> (the value, the values there are). Such a filter
+    def unknown_values(self, filters: Filters) -> list[tuple[str, str, list[str]]]:
+        """Filter values no document has: (field, the value, the values there are). Such a filter
         can only empty the results, which is a typo more often than a question. Any case status of
         the documented vocabulary is known, even when no case has it yet."""
         asked = {"tags": list(filters.tags),
                  "language": [filters.language] if filters.language else [],
                  "product": [filters.product] if filters.product else [], "status": [filters.status] if filters.status else []}
-        unknown = {}
+        unknown = []
         for name, values in asked.items():
             known = sorted({*self.values(name), *CASE_STATUSES}) if name == "status" else self.values(name)
             folded = {text.fold(v) for v in known} if name == "product" else set(known)
             for value in values:
                 if (text.fold(value) if name == "product" else value) not in folded:
-                    unknown[name] = (value, known)
+                    unknown.append((name, value, known))
         return unknown
 
     def passages_of(self, doc_ids: Iterable[str]) -> list[int]:

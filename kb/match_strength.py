@@ -28,7 +28,7 @@ FEATURES = ("cosine", "cosine_margin", "cosine_spread", "coverage", "identifiers
 def features(ranked: Sequence[Ranked], identifiers: int) -> np.ndarray:
     """One row of FEATURES per ranked document (best first), for a query with `identifiers` codes.
 
-    The margin (a result's cosine minus the best cosine of the other results) says how far a result
+    The margin (a result's cosine minus the best cosine of the other first ten) says how far a result
     stands out: the first of a few distinct documents stands further out than the first of many
     near-duplicates. It is taken within the list, so a list must be the whole ranking of one query,
     cut only at its end. (A fused-score margin was tried: it fits the msdocs queries a little better
@@ -41,7 +41,7 @@ def features(ranked: Sequence[Ranked], identifiers: int) -> np.ndarray:
     rank = np.arange(1, n + 1, dtype=np.float64)
     return np.column_stack([
         cosine,
-        cosine - _best_other(cosine),
+        cosine - _best_other(cosine, cosine[:10]),
         cosine - float(np.median(cosine[:10])),
         np.array([r.coverage for r in ranked]),
         found / identifiers if identifiers else np.zeros(n),
@@ -51,13 +51,14 @@ def features(ranked: Sequence[Ranked], identifiers: int) -> np.ndarray:
     ]).astype(np.float64)
 
 
-def _best_other(values: np.ndarray) -> np.ndarray:
-    """For each value, the largest of the others (0 when there is no other)."""
-    if len(values) < 2:
+def _best_other(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """For each value, the largest of the `first` values (a prefix of `values`) except itself; 0 when
+    there is no other. Taken over the first ten results, as calibration sees them, however long the list."""
+    if len(first) < 2:  # `first` is a prefix: fewer than two values in all
         return np.zeros(len(values))
-    order = np.argsort(values)[::-1]
-    best = np.full(len(values), values[order[0]])
-    best[order[0]] = values[order[1]]
+    order = np.argsort(first)[::-1]
+    best = np.full(len(values), first[order[0]])
+    best[order[0]] = first[order[1]]
     return best
 
 

@@ -5,8 +5,8 @@ still found. `+"quoted phrases"` (or the API's `require=`) are required: a resul
 of them. Every word, quoted or not, is optional and ranks by BM25. Each word is matched by FTS5 as the phrase of its tokens, so `0x80070005` stays
 one token and `10.0.17763` or `KB5005565` match as typed rather than as FTS5 syntax. `terms` are
 those same token sequences, which is what the snippets highlight. `identifiers` are the error codes,
-event IDs, KB numbers and exception names in the query (`kb.codes`): documents containing them rank
-above documents that do not.
+event IDs, KB numbers and exception names in the query (`kb.codes`): in a query that is mostly
+identifiers the documents containing them rank above the others (`kb.search`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from kb import text
 from kb.catalog import FACET_FIELDS, DocInfo, Filters
 from kb.query import ParsedQuery
 from kb.snippets import make_snippet, matched_spans
@@ -111,7 +112,7 @@ class ResultPage:
     identifiers: list[IdentifierCount]
     unfiltered: int  # results without the filters: a filter-only empty has `total` 0 and this > 0
     best: str | None  # match strength of the first result
-    answered: bool  # the first result is a strong match or contains every error code of the query
+    answered: bool | None  # the first result is a strong match or contains every error code of the query (None: unknown)
     identifiers_first: bool = False  # documents containing the identifiers are ranked above the rest
 
 
@@ -175,11 +176,30 @@ def first_lines(text: str, lines: int = 2, chars: int = 280) -> str:
 
 
 def count_facets(docs: Sequence[DocInfo], filters: Filters) -> dict[str, list[tuple[str, int]]]:
-    """Counts per field value among `docs`, each field counted with every filter applied except its
-    own, so the page can show how many results another choice of that field would give."""
+    """Counts per field value among `docs`, each the number of documents that choosing the value
+    would give: a field is counted with every filter applied except its own (choosing another type
+    replaces the type), tags with the chosen tags applied (tags add up: choosing one more narrows,
+    choosing a chosen one removes it), and products by folded name (shown as most often spelled)."""
     result = {}
     for name in FACET_FIELDS:
         counted = docs if filters.empty else [d for d in docs if filters.accepts(d, skip=name)]
-        counts = Counter(v for d in counted for v in d.facet_values(name))
-        result[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        if name == "tags":
+            result[name] = _tag_counts(counted, filters.tags)
+            continue
+        key = text.fold if name == "product" else (lambda value: value)
+        groups: dict[str, Counter] = {}
+        for d in counted:
+            for value in d.facet_values(name):
+                groups.setdefault(key(value), Counter())[value] += 1
+        counts = [(max(spellings, key=lambda v: (spellings[v], v)), sum(spellings.values())) for spellings in groups.values()]
+        result[name] = sorted(counts, key=lambda kv: (-kv[1], kv[0]))
     return result
+
+
+def _tag_counts(docs: Sequence[DocInfo], chosen: tuple[str, ...]) -> list[tuple[str, int]]:
+    """For a tag not chosen: documents with the chosen tags and it; for a chosen one: documents with
+    the other chosen tags (what un-choosing it gives)."""
+    counts = Counter(t for d in docs if all(c in d.tags for c in chosen) for t in d.tags if t not in chosen)
+    for tag in chosen:
+        counts[tag] = sum(all(c in d.tags for c in chosen if c != tag) for d in docs)
+    return sorted(((t, c) for t, c in counts.items() if c), key=lambda kv: (-kv[1], kv[0]))

@@ -2,10 +2,12 @@
 
     query -> kb.query.parse_query -> kb.retrieval (dense, lexical) -> kb.fusion -> kb.results
 
-A search ranks documents once: the same ranking gives the k results and the facet counts (with
-filters set, the results are ranked again within the filter). The passage shown for a document is
-chosen only for the k shown: within the document, the best reciprocal rank over its similarity to
-the query and its BM25 for the query words.
+A search ranks documents once: its results are the candidates either retriever found, at most
+`search.depth`, and filters select from them, so the total, the pages and every facet count come
+from one list. (A filter therefore sees only the query's best `depth` documents: on a large corpus a
+rare product can have matching documents further down that a filtered search does not reach.) The
+passage shown for a document is chosen only for the page shown: within the document, the best
+reciprocal rank over its similarity to the query and its BM25 for the query words.
 """
 
 from __future__ import annotations
@@ -207,8 +209,7 @@ class Searcher:
             identifiers=[IdentifierCount(code, sum(code in r.identifiers for r in selected), self._near_codes(code, everything))
                          for code in q.identifiers],
             unfiltered=len(everything), best=selected[0].match if selected else None,
-            answered=bool(selected) and (selected[0].match == "strong"
-                                         or bool(q.identifiers) and set(q.identifiers) <= set(selected[0].identifiers)),
+            answered=_answered(q, selected),
             identifiers_first=mode == "hybrid" and self.identifiers_first(q),
         )
 
@@ -268,6 +269,17 @@ class Searcher:
     def stats(self) -> IndexStats:
         return IndexStats(documents=len(self.catalog), passages=len(self.vectors), model=self.manifest["model"],
                           built_at=self.manifest["built_at"], build=self.build.name)
+
+
+def _answered(q: ParsedQuery, selected: list[Ranked]) -> bool | None:
+    """Whether the first result answers the query: a strong match, or it contains every error code of
+    the query; None when there is no match strength to tell (no model fitted for the embedding model)."""
+    if not selected:
+        return False
+    first = selected[0]
+    if q.identifiers and set(q.identifiers) <= set(first.identifiers):
+        return True
+    return None if first.match is None else first.match == "strong"
 
 
 def _shares(found: dict[str, tuple[str, ...]], asked: int) -> list[tuple[str, float]]:

@@ -54,6 +54,11 @@ def test_out_of_corpus_queries_are_told_there_is_no_strong_match(client: TestCli
     assert "No strong match for “zzqxv flibbertigibbet”" in page and "Less related (" in page and "/new-case?q=" in page
 
 
+@pytest.mark.parametrize("q", ["the", "is it", "a and the"])
+def test_a_query_of_common_words_is_no_strong_match(client: TestClient, q: str):
+    assert search(client, q)["best_match"] == "weak"
+
+
 def test_known_symptoms_get_a_strong_first_result(client: TestClient):
     for q, doc in [("refs fragmentation backup server high cpu memory", REFS_CASE),
                    ("outlook keeps asking for password", "cases/outlook-password-prompts-after-exchange-online-migration.md"),
@@ -145,7 +150,9 @@ def test_feedback_round_trips_and_not_helpful_shows_in_gaps(fresh: TestClient):
 
 def test_new_case_page_offers_the_template_titled_with_the_query(client: TestClient):
     page = client.get("/new-case", params={"q": "SharePoint view threshold exceeded"})
-    assert page.status_code == 200 and 'kb new case "SharePoint view threshold exceeded"' in page.text
+    assert page.status_code == 200 and "kb new case &#39;SharePoint view threshold exceeded&#39;" in page.text
+    quoted = client.get("/new-case", params={"q": '"access denied" $(id)'}).text
+    assert "kb new case &#39;&#34;access denied&#34; $(id)&#39;" in quoted  # shell-quoted: pasting it runs nothing
     md = client.get("/new-case.md", params={"q": "SharePoint view threshold exceeded"})
     assert md.headers["content-disposition"] == 'attachment; filename="sharepoint-view-threshold-exceeded.md"'
     assert md.text.startswith("---\ntitle: SharePoint view threshold exceeded\ntype: case\n")
@@ -158,3 +165,19 @@ def test_result_links_carry_the_query_to_the_document_page_and_its_verdict_butto
                      params={"q": "outlook keeps asking for password"}).text
     assert "Did this answer “outlook keeps asking for password”?" in doc and 'name="verdict" value="not-helpful"' in doc
     assert "Did this answer" not in client.get("/documents/cases/outlook-password-prompts-after-exchange-online-migration.md").text
+
+
+def test_a_search_is_logged_once_however_it_is_paged_or_returned_to(fresh: TestClient):
+    client = fresh
+    client.get("/", params={"q": "zzqxv flibbertigibbet"})
+    client.get("/", params={"q": "zzqxv flibbertigibbet", "offset": 10})                 # next page
+    client.get("/", params={"q": "zzqxv flibbertigibbet", "thanks": "not-helpful"})      # back from a verdict
+    search(client, "zzqxv flibbertigibbet", offset=10)                                  # the API's next page
+    assert [g["count"] for g in client.get("/api/gaps").json()["gaps"]] == [1]
+    total = search(client, "zzqxv flibbertigibbet")["total"]
+    past = client.get("/", params={"q": "zzqxv flibbertigibbet", "offset": 500}).text
+    assert "past the last of the" in past and f"offset={(total - 1) // 10 * 10}" in past  # a link to the last page
+
+
+def test_empty_filter_values_are_no_filter(client: TestClient):
+    assert search(client, "backup", language="", product="", tag="")["total"] == search(client, "backup")["total"] > 0

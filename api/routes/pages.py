@@ -12,6 +12,7 @@ from api.dependencies import CurrentSearcher, Log, Templates, find_document, rel
 from api.models import AppliedFilters
 from api.routes.search import MAX_OFFSET, MAX_QUERY_CHARS, UnknownFilter, run_search
 from kb.scaffold import render
+from kb.text import fold
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 10
@@ -22,14 +23,14 @@ def page_search(request: Request, searcher: CurrentSearcher, log: Log, templates
                 type: str | None = None, tag: list[str] = Query([]), language: str | None = None,
                 product: str | None = None, status: str | None = None, offset: int = 0, thanks: str | None = None):
     query = q.strip()[:MAX_QUERY_CHARS]
-    applied = AppliedFilters(type=type if type in ("article", "case") else None, tag=[t[:200] for t in tag[:10]],
+    applied = AppliedFilters(type=type if type in ("article", "case") else None, tag=[t[:200] for t in tag[:10] if t.strip()],
                              language=(language or None) and language[:20], product=(product or None) and product[:200],
                              status=(status or None) and status[:40])
     offset = min(max(offset, 0), MAX_OFFSET)
     response, problems, code = None, [], 200
     if query:
         try:
-            response = run_search(searcher, log, query, applied, False, offset, PAGE_SIZE)
+            response = run_search(searcher, log if offset == 0 and not thanks else None, query, applied, False, offset, PAGE_SIZE)
         except UnknownFilter as exc:
             problems, code = [e["msg"] for e in exc.detail], 422
     return templates.TemplateResponse(
@@ -75,12 +76,15 @@ def local_url(request: Request) -> str:
 
 
 def search_link(q: str, applied: AppliedFilters, offset: int = 0, **change) -> str:
-    """URL of the search page with one filter set, added (tag) or removed (value None), at `offset`."""
+    """URL of the search page with one filter set, added (tag) or removed (the value already chosen;
+    products in any letter case), at `offset`."""
     params = applied.model_dump()
     for key, value in change.items():
         if key == "tag":
             params["tag"] = [t for t in params["tag"] if t != value] if value in params["tag"] else [*params["tag"], value]
         else:
-            params[key] = None if params.get(key) == value else value
+            chosen = params.get(key)
+            same = chosen is not None and value is not None and (fold(chosen) == fold(value) if key == "product" else chosen == value)
+            params[key] = None if same else value
     pairs = [("q", q)] + [(k, v) for k, v in params.items() if k not in ("tag", "require") and v] + [("tag", t) for t in params["tag"]]
     return "/?" + urlencode(pairs + ([("offset", offset)] if offset else []))

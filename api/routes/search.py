@@ -31,11 +31,11 @@ CaseStatus = Literal[CASE_STATUSES]
 class UnknownFilter(HTTPException):
     """A filter value no document has: 422 naming the values there are, in FastAPI's error shape."""
 
-    def __init__(self, unknown: dict[str, tuple[str, list[str]]]):
+    def __init__(self, unknown: list[tuple[str, str, list[str]]]):
         detail = [{"type": "unknown_value", "loc": ["query", "tag" if name == "tags" else name], "input": value,
                    "msg": f"no document has {name} {value!r}; the index has: {', '.join(known[:50]) or 'none'}"
                           + (f" (and {len(known) - 50} more)" if len(known) > 50 else "")}
-                  for name, (value, known) in unknown.items()]
+                  for name, value, known in unknown]
         super().__init__(422, detail)
 
 
@@ -44,10 +44,11 @@ def filters_of(applied: AppliedFilters) -> Filters:
                    status=applied.status)
 
 
-def run_search(searcher: Searcher, log: SearchLog, q: str, applied: AppliedFilters, explain: bool,
+def run_search(searcher: Searcher, log: SearchLog | None, q: str, applied: AppliedFilters, explain: bool,
                offset: int = 0, limit: int = 10) -> SearchResponse:
-    """One logged search: what `/api/search` and the search page both answer with. Raises
-    `UnknownFilter` for a filter value that no document has."""
+    """One search: what `/api/search` and the search page both answer with; logged (for the gap
+    report) when it asks for the first page and `log` is given. Raises `UnknownFilter` for a filter
+    value that no document has."""
     query = q.strip()
     if not query:
         raise HTTPException(422, "q must contain a search term")
@@ -56,10 +57,10 @@ def run_search(searcher: Searcher, log: SearchLog, q: str, applied: AppliedFilte
     if unknown:
         raise UnknownFilter(unknown)
     page, took = timed(searcher.results, query, filters, offset, limit, tuple(applied.require))
-    first = page.hits[0] if page.hits and offset == 0 else None
-    log.record(query, page.total, first.similarity if first else None, took,
-               filters=applied.model_dump(exclude_defaults=True) or None, unfiltered=page.unfiltered,
-               best_match=page.best, answered=page.answered)
+    if log is not None and offset == 0:
+        log.record(query, page.total, page.hits[0].similarity if page.hits else None, took,
+                   filters=applied.model_dump(exclude_defaults=True) or None, unfiltered=page.unfiltered,
+                   best_match=page.best, answered=page.answered)
     return SearchResponse(
         query=query, offset=offset, limit=limit, total=page.total, took_ms=round(took, 2), filters=applied,
         best_match=page.best, matches=MatchCounts(**page.matches),
@@ -81,8 +82,8 @@ def api_search(
     log: Log,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
                             description='Symptom, error code or question. "Quoted phrases" rank documents that contain them '
-                                        'higher; +"phrases" with a plus are required. Documents containing the error codes '
-                                        'of the query come first.')],
+                                        'higher; +"phrases" with a plus are required. In a query that is mostly error codes '
+                                        '(at most 3 other words) the documents containing them come first.')],
     limit: Annotated[int, Query(ge=1, le=100, description="Results per page.")] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip: the next page starts at offset + limit.")] = 0,
     k: Annotated[int | None, Query(ge=1, le=100, deprecated=True, description="Old name of `limit`.")] = None,
@@ -96,7 +97,8 @@ def api_search(
 ) -> SearchResponse:
     """Documents ranked for a symptom, one page at a time: best passage per document with matched words
     marked, match strength per result, the total, and facet counts that equal what each filter gives."""
-    applied = AppliedFilters(require=require, type=type, tag=tag, language=language, product=product, status=status)
+    applied = AppliedFilters(require=require, type=type, tag=[t for t in tag if t.strip()], language=language or None,
+                             product=product or None, status=status)
     return run_search(searcher, log, q, applied, explain, offset, k or limit)
 
 

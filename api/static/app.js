@@ -29,6 +29,12 @@ document.addEventListener("submit", async (event) => {
     form.classList.add("sent");
     form.setAttribute("role", "status");
   } catch (error) {
-    form.submit();  // fall back to the plain form post
+    // fall back to the plain form post; form.submit() sends no submitter, so name the verdict
+    const verdict = document.createElement("input");
+    verdict.type = "hidden";
+    verdict.name = "verdict";
+    verdict.value = button.value;
+    form.appendChild(verdict);
+    form.submit();
   }
 });

@@ -82,7 +82,11 @@ class SearchLog:
         present = {row[1] for row in self.conn.execute("PRAGMA table_info(searches)")}
         for name, kind in ADDED_COLUMNS.items():
             if name not in present:
-                self.conn.execute(f"ALTER TABLE searches ADD COLUMN {name} {kind}")
+                try:
+                    self.conn.execute(f"ALTER TABLE searches ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
         self.lock = threading.Lock()
 
     def record(self, query: str, results: int, top_score: float | None, took_ms: float, filters: dict | None = None,

@@ -431,12 +431,13 @@ def test_catalog_knows_the_codes_of_the_index(catalog):
 
 
 def test_unknown_filter_values_name_the_values_there_are(catalog):
-    assert catalog.unknown_values(Filters(language="pt", tags=("vpn",), product="windows server", status="open")) == {}
-    unknown = catalog.unknown_values(Filters(language="xx", tags=("vpn", "nope"), product="Lotus", status="bogus"))
-    assert unknown["language"] == ("xx", ["en", "pt"])
-    assert unknown["tags"] == ("nope", ["atualização", "network", "printing", "vpn", "windows"])
-    assert unknown["product"] == ("Lotus", ["GlobalProtect", "Windows Server"])
-    assert unknown["status"][0] == "bogus" and {"open", "resolved", "workaround"} <= set(unknown["status"][1])
+    assert catalog.unknown_values(Filters(language="pt", tags=("vpn",), product="windows server", status="open")) == []
+    unknown = {(name, value): known for name, value, known in
+               catalog.unknown_values(Filters(language="xx", tags=("vpn", "nope", "zilch"), product="Lotus", status="bogus"))}
+    assert unknown[("language", "xx")] == ["en", "pt"]
+    assert unknown[("tags", "nope")] == unknown[("tags", "zilch")] == ["atualização", "network", "printing", "vpn", "windows"]
+    assert unknown[("product", "Lotus")] == ["GlobalProtect", "Windows Server"]
+    assert {"open", "resolved", "workaround"} <= set(unknown[("status", "bogus")])
 
 
 # --- search log and feedback ---------------------------------------------------------------------------
@@ -478,3 +479,12 @@ def astuple_of(row) -> tuple:
     from dataclasses import astuple
 
     return astuple(row)
+
+
+def test_a_query_of_only_common_words_covers_little(lexical):
+    stop_words = parse_query("the").words  # a stop word alone is kept as the query's only word
+    assert set(lexical.coverage(stop_words, [PRINTER, NETWORK, UPDATE, VPN]).values()) == {0.0}
+    # "access" is in 3 of 4 documents: it weighs less than a word in half of them, so it covers only part
+    assert 0 < lexical.coverage(("access",), [NETWORK])[NETWORK] < 1
+    assert lexical.coverage(("spooler",), [NETWORK])[NETWORK] == pytest.approx(1.0)  # in 2 of 4
+    assert lexical.coverage(("___",), [PRINTER]) == {PRINTER: 0.0}  # no token: no evidence either way
