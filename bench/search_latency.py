@@ -92,7 +92,7 @@ async def run_load(url: str, queries: list[str], requests: int, clients: int) ->
         nonlocal errors
         for i in counter:
             start = time.perf_counter()
-            response = await client.get(url + "/api/search", params={"q": queries[i % len(queries)], "k": 10})
+            response = await client.get(url + "/api/search", params={"q": queries[i % len(queries)], "limit": 10})
             latencies.append((time.perf_counter() - start) * 1000)
             errors += response.status_code != 200
 
@@ -105,7 +105,7 @@ async def run_load(url: str, queries: list[str], requests: int, clients: int) ->
 def run_wrk(url: str, queries: list[str], clients: int, seconds: float) -> dict:
     """wrk for `seconds` with `clients` connections over the given searches; its JSON summary."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as paths:
-        paths.writelines("/api/search?" + urlencode({"q": q, "k": 10}) + "\n" for q in queries)
+        paths.writelines("/api/search?" + urlencode({"q": q, "limit": 10}) + "\n" for q in queries)
         paths.flush()
         out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(WRK_SCRIPT),
                               url, "--", paths.name], capture_output=True, text=True, check=True).stdout
