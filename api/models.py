@@ -54,6 +54,16 @@ class Explain(FromCore):
     fused_score: float
 
 
+class Why(FromCore):
+    """What a result shares with a pasted ticket or log."""
+
+    codes: list[str] = Field([], description="The paste's error codes, event IDs, KB numbers... that the document contains.")
+    event_sources: dict[str, str] = Field({}, description="Of those, event IDs with the source that logged them in the paste.")
+    product: str | None = Field(None, description="The document's product, named in the paste.")
+    version: str | None = Field(None, description="The document's version, found in the paste.")
+    sentence: str | None = Field(None, description="The document's symptom (or a sentence of its passage) nearest the paste.")
+
+
 class SearchResult(WithUrl):
     title: str
     type: DocType
@@ -72,6 +82,7 @@ class SearchResult(WithUrl):
                                                   "(null when the served model has no fitted match strength).")
     probability: float | None = Field(None, description="The calibrated probability behind `match`, 0..1.")
     case: CaseSummary | None = None
+    why: Why | None = Field(None, description="For a pasted ticket or log (`/api/similar`): what the document shares with it.")
     explain: Explain | None = Field(None, description="Ranking details; only with explain=true.")
 
 
@@ -142,10 +153,29 @@ class SimilarRequest(BaseModel):
     type: DocType | None = Field(None, description="Only cases or only articles.")
 
 
+class PasteAnalysis(FromCore):
+    """What the paste was read as: its codes, products and versions, and the lines kept for search."""
+
+    identifiers: list[str] = Field(description="Error codes, event IDs, KB numbers, exception names found, in order.")
+    event_sources: dict[str, str] = Field(description="Event ID -> the source that logged it.")
+    products: list[str] = Field(description="Products of the index that the paste names.")
+    versions: list[str] = Field(description="Version and build numbers in the paste.")
+    lines: list[str] = Field(description="The distinct lines that describe behaviour, noise removed: what the model reads.")
+    environment: list[str]
+    title: str = Field(description="A title guess: the e-mail subject, else the first line with an error word.")
+    total_lines: int
+    repeated_lines: int = Field(description="Lines that repeat an earlier one once noise is removed.")
+    dropped_lines: int = Field(description="Lines with nothing left but noise or log fields.")
+
+
 class SimilarResponse(BaseModel):
     codes: list[str] = Field(description="Error codes found in the text; documents containing them rank higher.")
     took_ms: float
+    best_match: Match | None = Field(description="Match strength of the first result.")
+    analysis: PasteAnalysis
     results: list[SearchResult]
+    draft: str = Field(description="A case write-up prefilled from the paste (title, symptoms, error codes, environment, "
+                                   "the paste itself), to save under articles/cases/ when nothing matched.")
 
 
 class RelatedDocument(WithUrl):

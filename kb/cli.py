@@ -66,24 +66,51 @@ def check(
 @app.command()
 def new(
     kind: Annotated[str, typer.Argument(help="case or article.")],
-    title: Annotated[str, typer.Argument(help="Title, as the symptom or problem.")],
+    title: Annotated[Optional[str], typer.Argument(help="Title, as the symptom or problem (with --from: guessed from the paste).")] = None,
     product: Annotated[str, typer.Option(help="Product the document is about.")] = "",
     language: Annotated[str, typer.Option(help="Language code of the text.")] = "en",
     tag: Annotated[Optional[list[str]], typer.Option("--tag", help="Tag (repeatable).")] = None,
+    from_file: Annotated[Optional[Path], typer.Option("--from", help="A pasted ticket or log (a file, or - for standard input): "
+                                                                       "the case is prefilled from it.", allow_dash=True)] = None,
 ) -> None:
     """Create a case or article from the template under articles/cases/ or articles/articles/."""
     from kb.scaffold import FOLDERS, new_document
 
-    if kind not in FOLDERS:
-        err.print(f"[red]error:[/red] kind must be one of: {', '.join(FOLDERS)}")
+    if kind not in FOLDERS or (from_file and kind != "case"):
+        err.print(f"[red]error:[/red] kind must be one of: {', '.join(FOLDERS)} (--from makes a case)")
         raise typer.Exit(2)
     settings = settings_or_exit()
+    content = None
+    if from_file is not None:
+        from kb.paste import analyse, case_draft
+
+        analysis = analyse(read_text_arg(from_file))
+        title = title or analysis.title or "Describe the symptom"
+        content = case_draft(replace_title(analysis, title), language=language)
+    if not title:
+        err.print("[red]error:[/red] give a title (or --from FILE to take it from a paste)")
+        raise typer.Exit(2)
     try:
-        path = new_document(settings.articles, kind, title, product=product, language=language, tags=tag or [])
+        path = new_document(settings.articles, kind, title, content, product=product, language=language, tags=tag or [])
     except FileExistsError as exc:
         err.print(f"[red]error:[/red] {exc.filename} already exists; choose another title or edit that file")
         raise typer.Exit(1) from None
     print(path)
+
+
+def read_text_arg(path: Path) -> str:
+    """A file's text, or standard input for `-`; an unreadable file is one line and exit 2."""
+    try:
+        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot read {path}: {exc.strerror}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def replace_title(analysis, title: str):
+    from dataclasses import replace
+
+    return replace(analysis, title=title)
 
 
 def settings_or_exit() -> Settings:
@@ -155,11 +182,61 @@ def search(
         out.print(snippet + body)
 
 
+@app.command()
+def similar(
+    source: Annotated[Path, typer.Argument(help="A pasted ticket or log: a file, or - for standard input.", allow_dash=True)],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Number of results.")] = 5,
+    type: Annotated[Optional[str], typer.Option("--type", help="article or case.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what POST /api/similar answers.")] = False,
+) -> None:
+    """Past cases and articles that match a pasted ticket or log, with why each matched."""
+    from kb.catalog import Filters
+    from kb.layout import IndexMissing, IndexUnusable, ModelMismatch
+    from kb.paste import case_draft
+    from kb.search import open_searcher, timed
+
+    pasted = read_text_arg(source)
+    if not pasted.strip():
+        err.print("[red]error:[/red] the paste is empty")
+        raise typer.Exit(2)
+    try:
+        searcher = open_searcher(settings_or_exit())
+    except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    (hits, analysis), took = timed(searcher.similar, pasted, k, Filters(type=type))
+    if as_json:  # the body of POST /api/similar
+        from api.models import PasteAnalysis, SearchResult, SimilarResponse
+
+        body = SimilarResponse(codes=list(analysis.identifiers), took_ms=round(took, 2), best_match=hits[0].match if hits else None,
+                               analysis=PasteAnalysis.model_validate(analysis),
+                               results=[SearchResult.model_validate(h) for h in hits], draft=case_draft(analysis))
+        print(body.model_dump_json(indent=2))
+        return
+    err.print(f"read {analysis.total_lines} lines: kept {len(analysis.lines)}, {analysis.repeated_lines} repeated, "
+              f"{analysis.dropped_lines} noise; codes: {', '.join(analysis.identifiers) or 'none'}", highlight=False, markup=False)
+    if hits and all(h.match == "weak" for h in hits):
+        err.print("no strong match: when you solve it, `kb new case --from FILE` starts the write-up from this paste",
+                  highlight=False, markup=False)
+    for n, hit in enumerate(hits, start=1):
+        strength = f"  {hit.match} ({hit.probability:.0%})" if hit.match else ""
+        out.print(Text.assemble((f"{n}. {hit.title}", "bold"), f"  [{hit.type}] {hit.id}{strength}"))
+        if hit.case:
+            resolution = hit.case.resolution or hit.case.resolution_excerpt or "-"
+            out.print(Text(f"   status: {hit.case.status or '?'}  root cause: {hit.case.root_cause or '-'}  resolution: {resolution}"))
+        why = hit.why
+        reasons = [f"codes {', '.join(why.codes)}" if why.codes else "", f"product {why.product}" if why.product else "",
+                   f"version {why.version}" if why.version else "", f"symptom: {why.sentence}" if why.sentence else ""]
+        out.print(Text("   matched on " + "; ".join(r for r in reasons if r)))
+
+
 @app.command("eval")
 def evaluate(
     query_sets: Annotated[list[Path], typer.Argument(help="JSONL files of {id, query, relevant: [doc ids]}.", exists=True, dir_okay=False)],
     corpus: Annotated[Optional[Path], typer.Option(help="Folder of Markdown files the query ids refer to (default: the configured articles).", exists=True, file_okay=False)] = None,
     mode: Annotated[Optional[list[str]], typer.Option(help="Modes to compare (default: lexical, dense, hybrid).")] = None,
+    pastes: Annotated[bool, typer.Option("--pastes", help="The queries are pasted tickets and logs: compare the log-aware "
+                                                          "analysis (/api/similar) with the raw paste sent to /api/search.")] = False,
 ) -> None:
     """Measure MRR@10, nDCG@10 and Recall@10 of each retrieval mode; print one table per query set."""
     from rich.table import Table
@@ -184,6 +261,9 @@ def evaluate(
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         out.print(f"{path.name}: {len(queries)} queries, {len(searcher.catalog)} documents", highlight=False)
+        if pastes:
+            print_paste_table(path.name, queries, searcher)
+            continue
         if match_model is not None:  # on the half of the queries calibration does not fit on (all, when none has an answer)
             answerable = [q for q in queries if q.relevant]
             unseen = [q for q in queries if held_out(q)] if answerable else queries
@@ -244,6 +324,22 @@ def calibrate(
     err.print(f"fitted on half of the queries: strong >= {model.strong:.3f}, partial >= {model.partial:.3f}", highlight=False)
     print_match_reports(reports, "the other half")
     err.print(f"wrote {out}; use it with match_model = \"{out}\" under \\[tool.casebook] (or KB_MATCH_MODEL={out})", highlight=False)
+
+
+def print_paste_table(name: str, queries, searcher) -> None:
+    """Top-1, top-3 and MRR@10 of pasted tickets: log-aware analysis against the raw paste as a search."""
+    from rich.table import Table
+
+    from kb.evaluation import PASTE_METRICS, metrics, run_pastes, run_raw_pastes
+
+    table = Table(title=f"{name}: pasted tickets and logs", title_justify="left")
+    for column in ("path", "top-1", "top-3", "mrr@10"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    for label, runner in (("raw paste to /api/search (first 1,000 characters)", run_raw_pastes),
+                          ("log-aware analysis (/api/similar)", run_pastes)):
+        values = metrics(queries, runner(searcher, queries), PASTE_METRICS)
+        table.add_row(label, *(f"{values[m]:.3f}" for m in PASTE_METRICS))
+    out.print(table)
 
 
 def print_match_reports(reports: dict, title: str) -> None:

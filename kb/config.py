@@ -52,6 +52,8 @@ class SearchSettings(BaseModel):
     """BM25 weights of a passage's heading and text (they pick the passage to show)."""
     similar_pieces: int = 8
     """A pasted ticket is embedded in at most this many model-sized pieces."""
+    paste_words: int = 20
+    """In `similar`, BM25 reads the paste's error codes and this many of its most specific words."""
     code_boost: float = 1.5
     """In `similar`, exact error-code matches weigh this many times the lexical weight of a search."""
     query_memo: int = 4096

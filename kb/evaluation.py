@@ -110,8 +110,28 @@ def run(searcher: Searcher, queries: list[EvalQuery], mode: str, k: int = 10) ->
     return out
 
 
-def metrics(queries: list[EvalQuery], ranked: Run) -> dict[str, float]:
-    """METRICS of a run against the queries' relevant documents."""
+PASTE_METRICS = ("hit_rate@1", "hit_rate@3", "mrr@10")
+"""Top-1, top-3 and MRR@10: for a pasted ticket the first few results are all an engineer reads."""
+SEARCH_LIMIT = 1000
+"""Characters of q that `/api/search` accepts: the raw-paste baseline sends the paste cut there."""
+
+
+def run_pastes(searcher: Searcher, queries: list[EvalQuery], k: int = 10) -> Run:
+    """The top `k` of each paste through the log-aware analysis (`Searcher.similar`, as `/api/similar`)."""
+    out = {}
+    for q in queries:
+        hits, _ = searcher.similar(q.query, k)
+        out[q.id] = {h.id: float(k - i) for i, h in enumerate(hits)} or {"-": 0.0}
+    return out
+
+
+def run_raw_pastes(searcher: Searcher, queries: list[EvalQuery], k: int = 10) -> Run:
+    """The top `k` of each paste sent as it is to `/api/search` (cut to the characters it accepts)."""
+    return run(searcher, [EvalQuery(q.id, q.query[:SEARCH_LIMIT], q.relevant, q.area) for q in queries], "hybrid", k)
+
+
+def metrics(queries: list[EvalQuery], ranked: Run, names: tuple[str, ...] = METRICS) -> dict[str, float]:
+    """Metric values (`names`, default METRICS) of a run against the queries' relevant documents."""
     from ranx import Qrels
     from ranx import Run as RanxRun
     from ranx import evaluate as ranx_evaluate
@@ -119,5 +139,5 @@ def metrics(queries: list[EvalQuery], ranked: Run) -> dict[str, float]:
     qrels = Qrels.from_dict({q.id: {d: 1 for d in q.relevant} for q in queries})
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="unsafe cast")  # numba noise on uint64 ids
-        scores = ranx_evaluate(qrels, RanxRun.from_dict(ranked), list(METRICS), make_comparable=True)
-    return {m: float(scores[m]) for m in METRICS}
+        scores = ranx_evaluate(qrels, RanxRun.from_dict(ranked), list(names), make_comparable=True)
+    return {m: float(scores[m]) for m in names}

@@ -59,6 +59,17 @@ class Explanation:
 
 
 @dataclass
+class Why:
+    """Why a document came up for a pasted ticket or log: what it shares with the paste."""
+
+    codes: list[str] = field(default_factory=list)        # the paste's error codes the document contains
+    event_sources: dict[str, str] = field(default_factory=dict)  # of those, event IDs with the source that logged them
+    product: str | None = None                            # the document's product, named in the paste
+    version: str | None = None                            # the document's version, found in the paste
+    sentence: str | None = None                           # the document's symptom (or passage sentence) nearest the paste
+
+
+@dataclass
 class Hit:
     """One ranked document with the passage that matched best."""
 
@@ -79,6 +90,7 @@ class Hit:
     match: str | None = None
     probability: float | None = None
     case: CaseSummary | None = None
+    why: Why | None = None
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,19 @@ class LexicalRetriever:
             found += weight * ((bitmap[rowids >> 3] >> (7 - (rowids & 7))) & 1)
         return dict(zip(doc_ids, (found / max(whole, _idf(total, total // 2))).tolist()))
 
+    def specific_words(self, words: Sequence[str], most: int) -> list[str]:
+        """The `most` words of `words` with the highest IDF among those some document contains
+        (stop words left out): the words of a long paste worth a BM25 query."""
+        total = len(self.catalog)
+        weighed = []
+        for word in dict.fromkeys(text.fold(w) for w in words):
+            if word in text.STOPWORDS or not text.tokens(word):
+                continue
+            count = self.documents_with(word)[1]
+            if count:
+                weighed.append((_idf(total, count), word))
+        return [w for _, w in sorted(weighed, key=lambda item: -item[0])[:most]]
+
     def with_phrases(self, phrases: Sequence[str]) -> set[str] | None:
         """Documents containing every phrase (None when there are none)."""
         if not phrases:

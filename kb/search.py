@@ -22,19 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
+from kb import text
 from kb.batching import QueryEncoder
 from kb.catalog import Catalog, Filters
 from kb.chunking import split_text
-from kb.codes import extract_codes
 from kb.config import SearchSettings, Settings, load_settings
 from kb.embedding import Embedder, load_embedder
 from kb.fusion import reciprocal_rank_fusion, rank_within, score_fusion
 from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
 from kb.query import ParsedQuery, of_words, parse_query
 from kb.match_strength import LABELS, SHIPPED, MatchModel
+from kb.paste import PasteAnalysis, analyse
 from kb.results import (
-    RESOLUTION_SECTION, Hit, IdentifierCount, IndexStats, Ranked, Related, ResultPage, count_facets, make_hit,
+    RESOLUTION_SECTION, Hit, IdentifierCount, IndexStats, Ranked, Related, ResultPage, Why, count_facets, make_hit,
 )
+from kb.snippets import sentences
 from kb.retrieval import DenseRetriever, LexicalRetriever, unit
 from kb.store.index_db import SCHEMA_VERSION, IndexReader, StoredDocument
 from kb.vectors import VectorIndex
@@ -219,24 +221,58 @@ class Searcher:
             return []
         return difflib.get_close_matches(code.lower(), self.catalog.codes, n=3, cutoff=0.85)
 
-    def similar(self, text: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Hit], list[str]]:
-        """Past cases and articles most like a whole ticket, and the error codes found in it.
+    def similar(self, pasted: str, k: int = 10, filters: Filters | None = None) -> tuple[list[Hit], PasteAnalysis]:
+        """Past cases and articles most like a pasted ticket or log, each with why it matched, and the
+        analysis of the paste (`kb.paste`).
 
-        The ticket is embedded in model-sized pieces whose mean is the query vector; error codes
-        found in it are matched exactly with BM25 and weigh more in the fusion than in a search,
-        because a shared code is strong evidence of the same problem.
+        The kept lines are embedded in model-sized pieces whose mean is the query vector. BM25 reads
+        the paste's error codes and its most specific words (`search.paste_words` of them, by IDF);
+        the codes weigh more in the fusion than in a search, because a shared code is strong evidence
+        of the same problem. Every candidate of either side is scored by both, as in a search.
         """
-        codes = extract_codes(text)
-        allowed = self.catalog.filtered(None, filters or Filters())
-        pieces = split_text(text, self.embedder.count_tokens, self.embedder.max_tokens - 2)[: self.weights.similar_pieces] or [text]
+        analysis = analyse(pasted, self.catalog.values("product"))
+        if analysis.empty:
+            return [], analysis
+        body = analysis.text or " ".join(analysis.identifiers)
+        pieces = split_text(body, self.embedder.count_tokens, self.embedder.max_tokens - 2)[: self.weights.similar_pieces] or [body]
         vector = unit(self.encode_query.encode_many(pieces).mean(axis=0))
+        words = self.lexical.specific_words(text.content_words(body), self.weights.paste_words)
+        q = of_words(" ".join(analysis.identifiers), tuple(dict.fromkeys([*analysis.identifiers, *words])), identifiers=analysis.identifiers)
+        allowed = self.catalog.filtered(None, filters or Filters())
         depth = max(self.weights.depth, k)
-        q = of_words(" ".join(codes), tuple(codes))
         dense = self.dense.documents(vector, depth, allowed)
-        lexical = self.lexical.rank(q, depth, allowed) if codes else []
-        ranked = self._fuse(dense, lexical, "hybrid", lexical_weight=self.weights.lexical * self.weights.code_boost)[:k]
-        shown = q if codes else parse_query(text[:200])
-        return self._hits(shown, vector, ranked, passage_query=q), codes
+        lexical = self.lexical.rank(q, depth * 10, allowed) if q.words else []
+        codes = self.lexical.containing(q.identifiers, allowed)
+        dense, lexical = self._complete(vector, dense, lexical, depth, [d for d in codes][: 10 * depth])
+        boost = self.weights.code_boost if analysis.identifiers else 1.0
+        ranked = [replace(r, identifiers=codes.get(r.doc_id, ())) for r in self._fuse(dense, lexical, "hybrid", lexical_weight=self.weights.lexical * boost)]
+        ranked = ranked[: self.weights.depth]
+        coverage = self.lexical.coverage(q.words, [r.doc_id for r in ranked])
+        ranked = [replace(r, coverage=coverage[r.doc_id]) for r in ranked]
+        if self.match_model is not None:
+            ranked = self.match_model.apply(ranked, len(q.identifiers))
+        shown = q if q.identifiers else of_words(body[:200], tuple(text.content_words(body[:200])))
+        hits = self._hits(shown, vector, ranked[:k], passage_query=q)
+        for hit in hits:
+            hit.why = self._why(hit, analysis, vector)
+        return hits, analysis
+
+    def _why(self, hit: Hit, analysis: PasteAnalysis, vector: np.ndarray) -> Why:
+        """What a result shares with a paste: codes, product, version, and its symptom nearest the paste."""
+        doc = self.catalog.docs[hit.id]
+        version = str(doc.meta.get("version") or "")
+        candidates = [s for s in (hit.case.symptoms if hit.case else []) if s] or sentences(hit.snippet)[:6]
+        nearest = None
+        if candidates:
+            similarity = self.encode_query.encode_many(candidates) @ vector
+            nearest = candidates[int(np.argmax(similarity))]
+        return Why(
+            codes=list(hit.identifiers),
+            event_sources={c: analysis.event_sources[c] for c in hit.identifiers if c in analysis.event_sources},
+            product=doc.product if doc.product and text.fold(doc.product) in {text.fold(p) for p in analysis.products} else None,
+            version=version if version and version in analysis.original else None,
+            sentence=nearest,
+        )
 
     def _hits(self, q: ParsedQuery, vector: np.ndarray | None, ranked: list[Ranked],
               passage_query: ParsedQuery | None = None) -> list[Hit]:

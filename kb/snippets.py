@@ -8,6 +8,8 @@ the text itself.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,3 +78,12 @@ def _word_start(text: str, pos: int) -> int:
         return 0
     space = text.find(" ", pos)
     return space + 1 if 0 <= space < pos + 40 else pos
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences and lines of a passage with at least three words, in order (for "why it matched")."""
+    parts = (" ".join(p.split()).strip(" -*…") for p in _SENTENCE_END.split(text))
+    return [p for p in parts if len(p.split()) >= 3]

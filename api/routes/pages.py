@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from slugify import slugify
 
 from api.dependencies import CurrentSearcher, Log, Templates, find_document, related_documents
-from api.models import AppliedFilters
-from api.routes.search import MAX_OFFSET, MAX_QUERY_CHARS, UnknownFilter, run_search
+from api.models import AppliedFilters, SearchResult
+from api.routes.search import MAX_OFFSET, MAX_QUERY_CHARS, MAX_TICKET_CHARS, UnknownFilter, run_search
+from kb.catalog import Filters
+from kb.paste import analyse, case_draft
+from kb.search import timed
 from kb.scaffold import render
 from kb.text import fold
 
@@ -50,6 +55,43 @@ def page_document(request: Request, searcher: CurrentSearcher, templates: Templa
                                       {"doc": doc, "html": doc.html, "related": related_documents(searcher, doc.id, 5),
                                        "q": q.strip()[:MAX_QUERY_CHARS], "here": local_url(request),
                                        "thanks": thanks if thanks in ("solved", "not-helpful") else None})
+
+
+@router.get("/paste", response_class=HTMLResponse)
+def page_paste_form(request: Request, templates: Templates):
+    """The paste mode: a box for a ticket or a log."""
+    return templates.TemplateResponse(request, "paste.html", {"pasted": "", "analysis": None, "results": [], "q": "",
+                                                              "here": "/paste", "link": lambda **c: "/", "problems": []})
+
+
+@router.post("/paste", response_class=HTMLResponse)
+def page_paste(request: Request, searcher: CurrentSearcher, templates: Templates,
+               text: Annotated[str, Form(max_length=MAX_TICKET_CHARS)] = "", type: Annotated[str, Form()] = ""):
+    """Cases and articles that match a pasted ticket or log, with why each matched and a case draft."""
+    kind = type if type in ("article", "case") else None
+    problems, analysis, results, took = [], None, [], 0.0
+    if text.strip():
+        (hits, analysis), took = timed(searcher.similar, text, 10, Filters(type=kind))
+        results = [SearchResult.model_validate(h) for h in hits]
+    else:
+        problems = ["Paste a ticket, a log or an error message first."]
+    title = analysis.title if analysis else ""
+    return templates.TemplateResponse(
+        request, "paste.html",
+        {"pasted": text, "type": kind, "analysis": analysis, "results": results, "took_ms": took, "problems": problems,
+         "draft": case_draft(analysis) if analysis else "", "q": title[:MAX_QUERY_CHARS] or "pasted log", "here": "/paste",
+         "link": lambda **change: search_link(title, AppliedFilters(), **change)},
+        status_code=422 if problems else 200,
+    )
+
+
+@router.post("/paste/draft.md", response_class=PlainTextResponse)
+def paste_draft(text: Annotated[str, Form(max_length=MAX_TICKET_CHARS)] = ""):
+    """The case draft of a paste as a file to save under articles/cases/."""
+    analysis = analyse(text)
+    name = (slugify(analysis.title, max_length=80, word_boundary=True) or "new-case") + ".md"
+    return PlainTextResponse(case_draft(analysis), media_type="text/markdown; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/new-case", response_class=HTMLResponse)

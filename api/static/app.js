@@ -38,3 +38,12 @@ document.addEventListener("submit", async (event) => {
     form.submit();
   }
 });
+
+// Ctrl+Enter (Cmd+Enter) sends the paste, as in most tools with a large text box.
+document.addEventListener("keydown", (event) => {
+  const box = event.target;
+  if (box && box.id === "paste-text" && event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    box.form.requestSubmit();
+  }
+});
