@@ -42,7 +42,8 @@ _NOISE = [re.compile(p, re.IGNORECASE) for p in (  # in this order: an address i
     r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\s*[AP]M)?",  # times
     r"(?<!0x)\b[0-9a-f]{16,}\b",  # hashes (an HRESULT has its 0x)
     r"\b(?:pid|tid|thread|process id|session)[\s:=#]*\d+\b",  # process and thread ids
-    r"\[(?:info|debug|trace|verbose|i|d)\]|\b(?:info|debug|trace|verbose)\b(?=\s*[\]:|])",  # chatty log levels
+    r"\[(?:info|debug|trace|verbose|warn|warning|error|err|fatal|critical|[idwe])\]"
+    r"|\b(?:info|debug|trace|verbose)\b(?=\s*[\]:|])",  # log levels (a line's weight reads them first)
 )]
 _DATES = re.compile("|".join(p.pattern for p in _NOISE[9:12]), re.IGNORECASE)
 _EMPTY_PAIRS = re.compile(r"(['\"`])\s*\1|\(\s*\)|\[\s*\]|\{\s*\}|<\s*>")
@@ -124,7 +125,9 @@ def analyse(pasted: str, products: Iterable[str] = ()) -> PasteAnalysis:
         if _FIELD.match(line) or _DISCLAIMER.search(line):
             dropped += 1
             continue
-        clean = without_noise(line, identifiers)
+        subject = _SUBJECT.match(line)
+        clean = without_noise(subject.group(1) if subject else line, identifiers)
+        clean = re.sub(r"^(?:re|fw|fwd|enc|rv)\s*:\s*", "", clean, flags=re.IGNORECASE)
         letters = [w for w in text.words(clean) if w.isalpha() and len(w) > 1]
         if len(letters) < 3:
             dropped += 1
@@ -136,7 +139,7 @@ def analyse(pasted: str, products: Iterable[str] = ()) -> PasteAnalysis:
             repeated += 1
             continue
         seen[key] = len(kept)
-        kept.append((_weight(clean, identifiers), clean))
+        kept.append((_weight(line, identifiers), clean))
     if not kept and short:
         kept = [(_weight(line, identifiers), line) for line in dict.fromkeys(short)]
         dropped -= len(kept)
@@ -185,7 +188,8 @@ def case_draft(analysis: PasteAnalysis, language: str = "en") -> str:
     """A case write-up started from a paste: title guess, symptoms (the lines with an error word or a
     code first), error codes, environment lines, the first product and version it names, and the
     paste itself; what `kb new case --from`, the page and `/api/similar` offer when nothing matches."""
-    ranked = sorted(analysis.lines, key=lambda line: -_weight(line, analysis.identifiers))
+    ranked = sorted((line for line in analysis.lines if line != analysis.title),
+                    key=lambda line: -_weight(line, analysis.identifiers))
     return draft_case(analysis.title or "Describe the symptom", symptoms=ranked[:3], error_codes=list(analysis.identifiers),
                       environment=list(analysis.environment), original=analysis.original,
                       product=analysis.products[0] if analysis.products else "",

@@ -153,3 +153,32 @@ def test_match_strength_no_match_code_group_and_did_you_mean(live_server: str, p
     page.wait_for_selector(".code-group")
     assert page.locator("input[name=q]").input_value() == "0x80070005"
     assert errors == []
+
+
+def test_paste_mode_finds_the_case_and_says_why(live_server: str, page):
+    """An engineer pastes a job log (Ctrl+Enter sends it) and sees the resolved case first with its
+    resolution and what it matched on; a paste nothing answers offers a case draft."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server + "/")
+    page.click("a.paste-link")
+    log = "".join(f"2026-11-03 02:14:{s:02d}.551 [ERROR] Job 'Nightly VMs': failed to create file \\\\nas01\\repo\\vm{s}.vbk: "
+                  f"Access is denied. (0x80070005)\n" for s in range(8))
+    page.fill("#paste-text", log + "The svc-backup account gets locked out since we rotated its password.\n")
+    page.press("#paste-text", "Control+Enter")
+    page.wait_for_selector("ol.results li")
+    first = page.locator("ol.results li").first
+    assert first.get_attribute("data-id") == "cases/backup-nas-access-denied-after-password-rotation.md"
+    assert first.locator(".answer dt", has_text="Resolution").is_visible()
+    assert "0x80070005" in first.locator(".why").inner_text()
+    assert "kept 2, 7 repeated" in page.locator(".notice.analysis").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "paste-mode.png"), full_page=True)
+
+    page.fill("#paste-text", "Subject: Coffee machine in the lab shows E17 and leaks water onto the floor\n"
+                             "It beeps three times and the display goes dark after the descaling cycle.\n")
+    page.press("#paste-text", "Control+Enter")
+    page.wait_for_selector(".no-match")
+    assert "title: Coffee machine in the lab shows E17" in page.locator(".no-match textarea.draft").input_value()
+    page.screenshot(path=str(ARTIFACTS / "paste-no-match-draft.png"), full_page=True)
+    assert errors == []

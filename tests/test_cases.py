@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,49 @@ def test_gap_report_lists_a_query_with_no_good_answer(client: TestClient):
     client.get("/api/search", params={"q": "refs fragmentation backup server high cpu memory"})
     gaps = client.get("/api/gaps").json()["gaps"]
     assert [g["query"] for g in gaps] == ["coffee machine leaking water in the kitchen"]
+
+
+NOISE_ONLY = "\n".join(f"2026-11-03 02:14:{s:02d}.551 {{3f2504e0-4f89-11d3-9a0c-0305e82c33{s:02d}}} 10.0.0.{s} srv-{s}.corp.contoso.local"
+                       for s in range(40))
+
+
+def test_a_noise_only_paste_claims_no_match(client: TestClient):
+    body = client.post("/api/similar", json={"text": NOISE_ONLY}).json()
+    assert body["results"] == [] and body["best_match"] is None
+    assert body["analysis"]["dropped_lines"] == 40 and body["analysis"]["lines"] == []
+
+
+def test_pasted_log_finds_the_case_and_says_why(client: TestClient):
+    log = ("2026-11-03 02:14:09.551 [ERROR] Job 'Nightly VMs' failed to create file \\\\nas01\\repo\\vm01.vbk: "
+           "Access is denied. (0x80070005)\n" * 12 + "svc-backup account locked out again this morning, we changed its password last week\n")
+    body = client.post("/api/similar", json={"text": log, "k": 3}).json()
+    first = body["results"][0]
+    assert first["id"] == "cases/backup-nas-access-denied-after-password-rotation.md" and first["match"] == "strong"
+    assert first["why"]["codes"] == ["0x80070005"] and first["why"]["sentence"]
+    assert body["analysis"]["repeated_lines"] == 11 and body["codes"] == ["0x80070005"]
+    assert "error_codes: ['0x80070005']" in body["draft"] and "## Original text" in body["draft"]
+
+
+def test_kb_similar_prints_what_the_api_answers(client: TestClient, kb_settings: Settings, monkeypatch):
+    monkeypatch.setenv("KB_INDEX", str(kb_settings.index))
+    monkeypatch.setenv("KB_ARTICLES", str(kb_settings.articles))
+    result = runner.invoke(cli, ["similar", "-", "-k", "3", "--json"], input=TICKET)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output[result.output.index("{"):])
+    api = client.post("/api/similar", json={"text": TICKET, "k": 3}).json()
+    assert [r["id"] for r in printed["results"]] == [r["id"] for r in api["results"]]
+    assert printed["analysis"] == api["analysis"]
+
+
+def test_new_case_from_a_paste_is_prefilled(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("KB_ARTICLES", str(tmp_path / "articles"))
+    monkeypatch.setenv("KB_INDEX", str(tmp_path / "index"))
+    paste = tmp_path / "ticket.txt"
+    paste.write_text("Subject: Impressora some após driver novo\r\n2026-11-03 08:00:01 Evento 7031: o serviço Spooler de impressão "
+                     "terminou inesperadamente\r\n", encoding="utf-8")
+    made = runner.invoke(cli, ["new", "case", "--from", str(paste), "--language", "pt"])
+    assert made.exit_code == 0, made.output
+    written = Path(made.output.strip()).read_text(encoding="utf-8")
+    assert "title: Impressora some após driver novo" in written and "error_codes: ['7031']" in written
+    assert "language: pt" in written and "Evento 7031" in written.split("## Original text")[1]
+    assert runner.invoke(cli, ["check"]).exit_code == 0

@@ -60,7 +60,7 @@ def page_document(request: Request, searcher: CurrentSearcher, templates: Templa
 @router.get("/paste", response_class=HTMLResponse)
 def page_paste_form(request: Request, templates: Templates):
     """The paste mode: a box for a ticket or a log."""
-    return templates.TemplateResponse(request, "paste.html", {"pasted": "", "analysis": None, "results": [], "q": "",
+    return templates.TemplateResponse(request, "paste.html", {"pasted": "", "analysis": None, "results": [], "q": "", "box": "",
                                                               "here": "/paste", "link": lambda **c: "/", "problems": []})
 
 
@@ -79,7 +79,7 @@ def page_paste(request: Request, searcher: CurrentSearcher, templates: Templates
     return templates.TemplateResponse(
         request, "paste.html",
         {"pasted": text, "type": kind, "analysis": analysis, "results": results, "took_ms": took, "problems": problems,
-         "draft": case_draft(analysis) if analysis else "", "q": title[:MAX_QUERY_CHARS] or "pasted log", "here": "/paste",
+         "draft": case_draft(analysis) if analysis else "", "q": title[:MAX_QUERY_CHARS] or "pasted log", "box": "", "here": "/paste",
          "link": lambda **change: search_link(title, AppliedFilters(), **change)},
         status_code=422 if problems else 200,
     )
