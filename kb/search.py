@@ -247,7 +247,10 @@ class Searcher:
         boost = self.weights.code_boost if analysis.identifiers else 1.0
         ranked = [replace(r, identifiers=codes.get(r.doc_id, ())) for r in self._fuse(dense, lexical, "hybrid", lexical_weight=self.weights.lexical * boost)]
         ranked = ranked[: self.weights.depth]
-        coverage = self.lexical.coverage(q.words, [r.doc_id for r in ranked])
+        # coverage as for a typed query: of the paste's own words, those no document has counting
+        # against (BM25's words above are only ones some document has)
+        said = tuple(dict.fromkeys([*analysis.identifiers, *text.content_words(body)]))[: self.weights.paste_words * 3]
+        coverage = self.lexical.coverage(said, [r.doc_id for r in ranked])
         ranked = [replace(r, coverage=coverage[r.doc_id]) for r in ranked]
         if self.match_model is not None:
             ranked = self.match_model.apply(ranked, len(q.identifiers))
