@@ -86,7 +86,7 @@ def new(
 
         analysis = analyse(read_text_arg(from_file))
         title = title or analysis.title or "Describe the symptom"
-        content = case_draft(replace_title(analysis, title), language=language)
+        content = case_draft(replace_title(analysis, title), language=language, product=product, tags=tag or [])
     if not title:
         err.print("[red]error:[/red] give a title (or --from FILE to take it from a paste)")
         raise typer.Exit(2)
@@ -195,6 +195,9 @@ def similar(
     from kb.paste import case_draft
     from kb.search import open_searcher, timed
 
+    if type not in (None, "article", "case"):
+        err.print("[red]error:[/red] --type must be article or case")
+        raise typer.Exit(2)
     pasted = read_text_arg(source)
     if not pasted.strip():
         err.print("[red]error:[/red] the paste is empty")

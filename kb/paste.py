@@ -30,20 +30,19 @@ _NOISE = [re.compile(p, re.IGNORECASE) for p in (  # in this order: an address i
     r"\{?\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b\}?",  # GUIDs
     r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b",  # IPv4
     r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b",  # IPv6
-    r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",  # e-mail addresses
+    r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,10}\b",  # e-mail addresses (bounded: no backtracking)
     r"\\\\[^\s\\]+(?:\\[^\s\\]+)*",  # UNC paths
     r"\b[a-z]:\\[^\s\"']*",  # Windows paths
     r"(?<![\w.])/(?:[\w.-]+/)+[\w.-]*",  # POSIX paths
-    r"\b[\w-]+\\[\w.$-]+",  # DOMAIN\user
-    r"\b(?:[a-z0-9-]+\.)+(?:local|lan|corp|internal|intra|com|net|org|ru|br|es|ro|pt|de|uk|eu)\b",  # host names
+    r"(?<![\w-])[\w-]{1,63}\\[\w.$-]{1,64}",  # DOMAIN\user
+    r"(?<![\w.-])(?:[a-z0-9-]{1,63}\.){2,10}(?:local|lan|corp|internal|intra|com|net|org|ru|br|es|ro|pt|de|uk|eu)\b(?!\.\w)",  # host names (not System.Net.WebException)
     r"\b\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?",  # ISO date-times
     r"(?:\b\d{1,4}[/-]\d{1,2}[/-]\d{2,4}|\b\d{1,2}\.\d{1,2}\.\d{4}\b)"  # 11/3/2026, 03.11.2026 (not 10.0.17763)
     r"(?:,?\s+\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s*[AP]M)?)?",
     r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\s*[AP]M)?",  # times
     r"(?<!0x)\b[0-9a-f]{16,}\b",  # hashes (an HRESULT has its 0x)
     r"\b(?:pid|tid|thread|process id|session)[\s:=#]*\d+\b",  # process and thread ids
-    r"\[(?:info|debug|trace|verbose|warn|warning|error|err|fatal|critical|[idwe])\]"
-    r"|\b(?:info|debug|trace|verbose)\b(?=\s*[\]:|])",  # log levels (a line's weight reads them first)
+    r"\[(?:info|debug|trace|verbose|warn|warning|error|err|fatal|critical|[idwe])\]",  # log levels (a line's weight reads them first)
 )]
 _DATES = re.compile("|".join(p.pattern for p in _NOISE[9:12]), re.IGNORECASE)
 _EMPTY_PAIRS = re.compile(r"(['\"`])\s*\1|\(\s*\)|\[\s*\]|\{\s*\}|<\s*>")
@@ -53,10 +52,13 @@ _FIELD = re.compile(r"^\s*(?:log name|source|date|event id|task category|level|k
                     r"nivel|nível|usuário|usuario|equipo|computador|origen|fecha|id\. de evento|id del evento|"
                     r"имя журнала|источник|дата|код события|уровень|пользователь|компьютер|"
                     r"sursă|sursa|nivel|utilizator|computer)\s*:", re.IGNORECASE)
-_SUBJECT = re.compile(r"^\s*(?:subject|assunto|asunto|тема|subiect)\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
-_SOURCE = re.compile(r"^\s*(?:source|fonte|origem|origen|источник|sursa|sursă)\s*:\s*(.+?)\s*$", re.IGNORECASE)
-_EVENT = re.compile(r"(?:event id|identificação do evento|id\. de evento|id del evento|код события|id eveniment)\s*:\s*(\d{1,6})",
+_SUBJECT = re.compile(r"^[ \t]*(?:subject|assunto|asunto|тема|subiect)[ \t]*:[ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
+_SOURCE = re.compile(r"^[ \t]*(?:source|fonte|origem|origen|источник|sursa|sursă)[ \t]*:[ \t]*(\S.*?)[ \t]*$", re.IGNORECASE)
+_EVENT = re.compile(r"(?:event[ \t]*id|identificação do evento|id\. de evento|id del evento|код события|id eveniment)[ \t]*:[ \t]*(\d{1,6})",
                     re.IGNORECASE)
+_PREFIXES = re.compile(r"^(?:(?:re|fw|fwd|enc|rv|aw)[ \t]*:[ \t]*)+", re.IGNORECASE)
+MAX_LINE = 2000
+"""Characters of one line that are read: a 20,000-character line of junk costs no more than a long one."""
 _ERROR_WORDS = re.compile(
     r"error|fail|exception|denied|refused|timed? ?out|cannot|can't|unable|not respond|stopp|crash|hang|full|"
     r"corrupt|invalid|warning|erro|falh|negad|não|nao|no se|fall[oó]|deneg|ошибк|сбой|не удал|отказ|"
@@ -97,7 +99,7 @@ class PasteAnalysis:
 
 def normalise(pasted: str) -> str:
     """CRLF and CR to LF, tabs to spaces, colour codes and other control characters removed, cut to MAX_CHARS."""
-    cleaned = _ANSI.sub("", pasted[: MAX_CHARS * 2]).replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    cleaned = _ANSI.sub("", pasted[: MAX_CHARS * 2].lstrip("\ufeff")).replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     return _CONTROL.sub("", cleaned)[:MAX_CHARS]
 
 
@@ -122,12 +124,13 @@ def analyse(pasted: str, products: Iterable[str] = ()) -> PasteAnalysis:
     short: list[str] = []  # lines of one or two words: kept only when nothing longer is left ("UPS dies")
     dropped = repeated = 0
     for line in raw_lines:
-        if _FIELD.match(line) or _DISCLAIMER.search(line):
+        line = line[:MAX_LINE]
+        field = _FIELD.match(line)
+        if (field and len(line[field.end():].split()) <= 3) or _DISCLAIMER.search(line):  # "User: N/A", not "User: cannot log on ..."
             dropped += 1
             continue
         subject = _SUBJECT.match(line)
-        clean = without_noise(subject.group(1) if subject else line, identifiers)
-        clean = re.sub(r"^(?:re|fw|fwd|enc|rv)\s*:\s*", "", clean, flags=re.IGNORECASE)
+        clean = _PREFIXES.sub("", without_noise(subject.group(1) if subject else line, identifiers))
         letters = [w for w in text.words(clean) if w.isalpha() and len(w) > 1]
         if len(letters) < 3:
             dropped += 1
@@ -150,7 +153,7 @@ def analyse(pasted: str, products: Iterable[str] = ()) -> PasteAnalysis:
         products=tuple(p for p in products if p and text.fold(p) in text.fold(body)),
         versions=tuple(dict.fromkeys(_VERSION.findall(_DATES.sub(" ", body))))[:10],
         lines=lines, environment=tuple(line for _, line in kept if _ENVIRONMENT.search(line))[:5],
-        title=_title(body, [line for _, line in kept]), total_lines=len(raw_lines), repeated_lines=repeated,
+        title=_title(body, [line for _, line in kept], identifiers), total_lines=len(raw_lines), repeated_lines=repeated,
         dropped_lines=dropped, original=body,
     )
 
@@ -162,29 +165,30 @@ def _weight(line: str, identifiers: tuple[str, ...]) -> int:
 
 
 def _event_sources(body: str) -> dict[str, str]:
-    """Event ID -> source, from the "Source: ... Event ID: ..." blocks of an event-log export."""
+    """Event ID -> source, from the "Source: ... Event ID: ..." fields of an event-log export: each
+    Event ID goes with the nearest Source line above it (a blank line ends an event)."""
     found: dict[str, str] = {}
-    for block in re.split(r"\n\s*\n", body):
-        sources = [m.group(1) for line in block.split("\n") if (m := _SOURCE.match(line))]
-        events = _EVENT.findall(block)
-        if sources and events:
-            for event in events:
-                found.setdefault(event, sources[0][:80])
+    source = None
+    for line in body.split("\n"):
+        if not line.strip():
+            source = None
+        elif (m := _SOURCE.match(line[:MAX_LINE])) is not None:
+            source = m.group(1)[:80]
+        elif source and (event := _EVENT.search(line[:MAX_LINE])):
+            found.setdefault(event.group(1), source)
     return found
 
 
-def _title(body: str, lines: list[str]) -> str:
+def _title(body: str, lines: list[str], identifiers: tuple[str, ...]) -> str:
     """The subject of an e-mail, else the first kept line with an error word, else the first kept line."""
     subject = _SUBJECT.search(body)
-    if subject:
-        candidate = without_noise(subject.group(1))
-    else:
+    candidate = _PREFIXES.sub("", without_noise(subject.group(1)[:MAX_LINE], identifiers)) if subject else ""
+    if not candidate:
         candidate = next((line for line in lines if _ERROR_WORDS.search(line)), lines[0] if lines else "")
-    candidate = re.sub(r"^(?:re|fw|fwd|enc|rv)\s*:\s*", "", candidate, flags=re.IGNORECASE)
     return candidate[:120].rsplit(" ", 1)[0] if len(candidate) > 120 else candidate
 
 
-def case_draft(analysis: PasteAnalysis, language: str = "en") -> str:
+def case_draft(analysis: PasteAnalysis, language: str = "en", product: str = "", tags: Iterable[str] = ()) -> str:
     """A case write-up started from a paste: title guess, symptoms (the lines with an error word or a
     code first), error codes, environment lines, the first product and version it names, and the
     paste itself; what `kb new case --from`, the page and `/api/similar` offer when nothing matches."""
@@ -192,5 +196,5 @@ def case_draft(analysis: PasteAnalysis, language: str = "en") -> str:
                     key=lambda line: -_weight(line, analysis.identifiers))
     return draft_case(analysis.title or "Describe the symptom", symptoms=ranked[:3], error_codes=list(analysis.identifiers),
                       environment=list(analysis.environment), original=analysis.original,
-                      product=analysis.products[0] if analysis.products else "",
-                      version=analysis.versions[0] if analysis.versions else "", language=language)
+                      product=product or (analysis.products[0] if analysis.products else ""),
+                      version=analysis.versions[0] if analysis.versions else "", language=language, tags=list(tags))

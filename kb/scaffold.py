@@ -54,10 +54,11 @@ def new_document(articles: Path, kind: str, title: str, content: str | None = No
 
 
 def draft_case(title: str, symptoms: list[str], error_codes: list[str], environment: list[str], original: str,
-               product: str = "", version: str = "", language: str = "en", today: dt.date | None = None) -> str:
+               product: str = "", version: str = "", language: str = "en", tags: list[str] | None = None,
+               today: dt.date | None = None) -> str:
     """A case started from a pasted ticket or log: what it says filled in, the rest of the template
     left to the engineer, and the paste itself kept below in a fenced block (never rendered as HTML)."""
-    meta = front_matter("case", title, product, language, [], today or dt.date.today())
+    meta = front_matter("case", title, product, language, list(tags or []), today or dt.date.today())
     meta.update(version=version, symptoms=symptoms, error_codes=error_codes, environment="; ".join(environment))
     header = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, default_flow_style=None, width=10_000)
     filled = {"Symptoms": "\n".join(f"- {s}" for s in symptoms), "Environment": "\n".join(f"- {e}" for e in environment)}

@@ -273,7 +273,7 @@ class Searcher:
             codes=list(hit.identifiers),
             event_sources={c: analysis.event_sources[c] for c in hit.identifiers if c in analysis.event_sources},
             product=doc.product if doc.product and text.fold(doc.product) in {text.fold(p) for p in analysis.products} else None,
-            version=version if version and version in analysis.original else None,
+            version=version if version and version in analysis.versions else None,
             sentence=nearest,
         )
 

@@ -66,7 +66,7 @@ def page_paste_form(request: Request, templates: Templates):
 
 @router.post("/paste", response_class=HTMLResponse)
 def page_paste(request: Request, searcher: CurrentSearcher, templates: Templates,
-               text: Annotated[str, Form(max_length=MAX_TICKET_CHARS)] = "", type: Annotated[str, Form()] = ""):
+               text: Annotated[str, Form(max_length=2 * MAX_TICKET_CHARS)] = "", type: Annotated[str, Form()] = ""):
     """Cases and articles that match a pasted ticket or log, with why each matched and a case draft."""
     kind = type if type in ("article", "case") else None
     problems, analysis, results, took = [], None, [], 0.0
@@ -86,9 +86,10 @@ def page_paste(request: Request, searcher: CurrentSearcher, templates: Templates
 
 
 @router.post("/paste/draft.md", response_class=PlainTextResponse)
-def paste_draft(text: Annotated[str, Form(max_length=MAX_TICKET_CHARS)] = ""):
-    """The case draft of a paste as a file to save under articles/cases/."""
-    analysis = analyse(text)
+def paste_draft(searcher: CurrentSearcher, text: Annotated[str, Form(max_length=2 * MAX_TICKET_CHARS)] = ""):
+    """The case draft of a paste as a file to save under articles/cases/ (a browser sends line breaks as
+    CRLF, so the form takes twice the limit; the analysis reads the first 20,000 characters)."""
+    analysis = analyse(text, searcher.catalog.values("product"))
     name = (slugify(analysis.title, max_length=80, word_boundary=True) or "new-case") + ".md"
     return PlainTextResponse(case_draft(analysis), media_type="text/markdown; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -75,3 +75,16 @@ def test_case_draft_is_valid_front_matter_with_the_codes_and_the_paste():
     assert meta["error_codes"] == ["0x80070005", "153"] and meta["product"] == "Windows Server"
     assert any("Access is denied" in s for s in meta["symptoms"])
     assert "## Original text" in body and "Failed to create file" in body.split("## Original text")[1]
+
+
+def test_each_event_goes_with_the_source_above_it_and_user_sentences_stay():
+    a = analyse("Source: VSS\nEvent ID: 8193\nSource: disk\nEventID: 153\nUser: N/A\n"
+                "User: cannot open Outlook after the update today\nSubject: RE: FW: SQL error 18456 login failed\n")
+    assert a.event_sources == {"8193": "VSS", "153": "disk"}
+    assert "User: cannot open Outlook after the update today" in a.lines and "User: N/A" not in a.text
+    assert a.title == "SQL error 18456 login failed"  # every reply prefix off, the code kept
+
+
+def test_framework_names_are_not_taken_for_host_names():
+    assert without_noise("System.Net.WebException in ASP.NET on srv01.corp.contoso.local; Stack trace: follows") == \
+        "System.Net.WebException in ASP.NET on ; Stack trace: follows"
