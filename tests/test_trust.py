@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from kb.config import Settings
+from kb.store.searches import SearchLog
 
 ROOT = Path(__file__).resolve().parent.parent
 REFS_CASE = "cases/refs-fragmentation-backup-cpu-ram.md"
@@ -31,10 +32,13 @@ def client(kb_settings: Settings, tmp_path_factory) -> TestClient:
 
 
 @pytest.fixture()
-def fresh(kb_settings: Settings, tmp_path: Path) -> TestClient:
-    """A server whose search log starts empty, for the tests that read the log back."""
-    with TestClient(app_with_empty_log(kb_settings, tmp_path)) as c:
-        yield c
+def fresh(client: TestClient, tmp_path: Path) -> TestClient:
+    """The same server with a search log that starts empty, for the tests that read the log back."""
+    shared = client.app.state.search_log
+    client.app.state.search_log = SearchLog(tmp_path / "searches.sqlite")
+    yield client
+    client.app.state.search_log.close()
+    client.app.state.search_log = shared
 
 
 def search(client: TestClient, q: str, **params) -> dict:
