@@ -6,6 +6,8 @@ schemathesis pytest plugin does not support this pytest version).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +16,7 @@ from schemathesis.checks import positive_data_acceptance
 from api.app import create_app
 from kb.config import Settings
 
-EXAMPLES = int(__import__("os").environ.get("ST_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("ST_EXAMPLES", "30"))  # raise it to hunt rare failing cases
 INDEX_DEPENDENT = {"GET /api/search"}
 """Schema-valid filter values that no document has (language, tag, product) are a 422 naming the values
 the index has: the schema cannot list them, so "valid data accepted" is not checked there."""
