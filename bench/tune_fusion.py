@@ -11,22 +11,16 @@ choose on the `tune` half, and read the `held-out` half to see whether the choic
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 from pathlib import Path
 
 from kb.config import SearchSettings, load_settings
 from kb.embedding import load_embedder
-from kb.evaluation import EvalQuery, evaluate, index_corpus, load_queries
+from kb.evaluation import EvalQuery, evaluate, held_out, index_corpus, load_queries
 from kb.search import Searcher
 
 ROOT = Path(__file__).resolve().parent.parent
 MSDOCS = ROOT.parent / "shared" / "eval" / "msdocs"
-
-
-def held_out(query: EvalQuery) -> bool:
-    """A fixed half of the queries, by a hash of the id (the same split on every run)."""
-    return hashlib.sha256(query.id.encode()).digest()[0] % 2 == 1
 
 
 def query_sets(settings, embedder) -> list[tuple[str, Searcher, list[EvalQuery]]]:

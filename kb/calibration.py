@@ -15,15 +15,14 @@ other, so the figures describe queries it has not seen.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
 
-from kb.evaluation import EvalQuery
-from kb.match_strength import FEATURES, MatchModel, features
+from kb.evaluation import EvalQuery, held_out
+from kb.match_strength import FEATURES, LABELS, MatchModel, features
 from kb.query import parse_query
 from kb.search import Searcher
 
@@ -32,11 +31,6 @@ PARTIAL_RECALL = 0.92
 """Share of relevant first results that must reach `partial` on the fitted half (0.9 is the target on held-out)."""
 STRONG = 0.5
 """Calibrated chance at or above which a result is `strong`."""
-
-
-def held_out(query: EvalQuery) -> bool:
-    """A fixed half of the queries, by a hash of the id (the same split on every run)."""
-    return hashlib.sha256(query.id.encode()).digest()[0] % 2 == 1
 
 
 @dataclass
@@ -84,7 +78,7 @@ def fit(examples: Examples, model_id: str, sources: list[str], cut_on: Examples 
     regression = LogisticRegression(C=1.0, max_iter=2000).fit(examples.x, examples.y)
     unlabelled = MatchModel(model_id, tuple(regression.coef_[0].tolist()), float(regression.intercept_[0]), 1.0, 0.0)
     cut_on = cut_on or examples
-    p = unlabelled_probabilities(unlabelled, cut_on)
+    p = unlabelled.chances(cut_on.x)
     firsts = [(p[s.start], cut_on.y[s.start]) for _, answerable, s in cut_on.queries if answerable]
     right = sorted(chance for chance, relevant in firsts if relevant)
     partial = right[int(len(right) * (1 - PARTIAL_RECALL))] if right else 0.5
@@ -92,10 +86,6 @@ def fit(examples: Examples, model_id: str, sources: list[str], cut_on: Examples 
     fitted = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sources": sources,
               "queries": len({q for q, _, _ in examples.queries}), "results": int(len(examples.y))}
     return MatchModel(model_id, unlabelled.coefficients, unlabelled.intercept, round(strong, 4), round(partial, 4), fitted=fitted)
-
-
-def unlabelled_probabilities(model: MatchModel, examples: Examples) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(examples.x @ np.array(model.coefficients) + model.intercept)))
 
 
 @dataclass
@@ -113,7 +103,7 @@ class Report:
 
 
 def report(model: MatchModel, examples: Examples, bins: int = 10) -> Report:
-    p = unlabelled_probabilities(model, examples)
+    p = model.chances(examples.x)
     y = examples.y
     table = []
     for low in np.linspace(0, 1, bins, endpoint=False):
@@ -125,7 +115,7 @@ def report(model: MatchModel, examples: Examples, bins: int = 10) -> Report:
     right = [label for label, relevant in firsts if relevant]
     empty = [all(model.label(c) == "weak" for c in p[s]) for _, answerable, s in examples.queries if not answerable]
     labels = {}
-    for name in ("strong", "partial", "weak"):
+    for name in LABELS:
         mine = [relevant for label, relevant in firsts if label == name]
         labels[name] = (len(mine), float(np.mean(mine)) if mine else 0.0)
     return Report(

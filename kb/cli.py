@@ -246,8 +246,8 @@ def evaluate(
 
     from kb.documents import DocumentError
     from kb.embedding import load_embedder
-    from kb.calibration import collect, held_out, report
-    from kb.evaluation import METRICS, evaluate_slices, index_corpus, load_queries, metrics, run
+    from kb.calibration import collect, report
+    from kb.evaluation import METRICS, evaluate_slices, held_out, index_corpus, load_queries, metrics, run
     from kb.search import Searcher, load_match_model
 
     settings = settings_or_exit()
@@ -357,8 +357,7 @@ def print_match_reports(reports: dict, title: str) -> None:
         if r.first_relevant:
             table.add_row("relevant first results labelled strong or partial", f"{r.first_relevant_labelled:.1%} of {r.first_relevant}")
         table.add_row("queries without their answer told \"no strong match\"", f"{r.unanswerable_no_match:.1%} of {r.unanswerable}")
-        for label in ("strong", "partial", "weak"):
-            count, share = r.labels[label]
+        for label, (count, share) in r.labels.items():
             if count:
                 table.add_row(f"first results labelled {label}: relevant", f"{share:.0%} of {count}")
         out.print(table)

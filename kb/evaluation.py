@@ -31,6 +31,12 @@ class EvalQuery:
     area: str | None = None  # e.g. the product area of a msdocs query, for the per-slice table
 
 
+def held_out(query: EvalQuery) -> bool:
+    """A fixed half of the queries, by a hash of the id (the same split on every run): tuning and
+    calibration choose on the other half and report on this one."""
+    return hashlib.sha256(query.id.encode()).digest()[0] % 2 == 1
+
+
 def load_queries(path: Path) -> list[EvalQuery]:
     """Read a query set; a malformed line is an error naming the file and line."""
     queries = []

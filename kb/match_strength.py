@@ -3,9 +3,9 @@ label an engineer reads, `strong`, `partial` or `weak`.
 
 Cosine similarity alone cannot say this: gibberish still has a nearest neighbour, and a long symptom
 sentence scores lower than a short title for the same answer. The chance comes from a logistic model
-over features that mean the same in any corpus (the result's cosine and its distance to the best one,
-the IDF-weighted share of the query words it contains, whether it contains the query's error codes,
-its rank and fused score relative to the first), fitted on relevance data by `kb calibrate`
+over features that mean the same in any corpus (the result's cosine, how far it stands out from the
+others, the IDF-weighted share of the query words it contains, whether it contains the query's error
+codes, and its rank), fitted on relevance data by `kb calibrate`
 (`kb.calibration`). The fitted model ships as `kb/match_model.json`; a team can fit its own.
 """
 
@@ -74,9 +74,12 @@ class MatchModel:
     features: tuple[str, ...] = FEATURES
     fitted: dict = field(default_factory=dict)  # what it was fitted on and how it did on held-out queries
 
-    def probabilities(self, ranked: Sequence[Ranked], identifiers: int) -> np.ndarray:
-        x = features(ranked, identifiers)
+    def chances(self, x: np.ndarray) -> np.ndarray:
+        """The logistic model's probability for each row of FEATURES."""
         return 1.0 / (1.0 + np.exp(-(x @ np.array(self.coefficients) + self.intercept)))
+
+    def probabilities(self, ranked: Sequence[Ranked], identifiers: int) -> np.ndarray:
+        return self.chances(features(ranked, identifiers))
 
     def label(self, probability: float) -> str:
         return "strong" if probability >= self.strong else "partial" if probability >= self.partial else "weak"

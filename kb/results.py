@@ -103,7 +103,7 @@ class Related:
 
 @dataclass(frozen=True)
 class IdentifierCount:
-    """How many results contain one of the query's identifiers (they are ranked first)."""
+    """How many results contain one of the query's identifiers (ranked first when the query is mostly identifiers)."""
 
     identifier: str
     documents: int

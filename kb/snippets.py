@@ -9,7 +9,6 @@ the text itself.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 
