@@ -110,11 +110,16 @@ class Searcher:
         ranked = self._ranked(q, self.weights.depth, self.lexical.with_phrases(q.required), mode)[: self.weights.depth]
         if mode != "hybrid" or not ranked:
             return ranked
-        coverage = self.lexical.coverage(q.words, [r.doc_id for r in ranked])
+        return self._with_strength(ranked, q.words, len(q.identifiers))
+
+    def _with_strength(self, ranked: list[Ranked], words: tuple[str, ...], identifiers: int) -> list[Ranked]:
+        """The ranking with each document's coverage of `words` and, when a match model is loaded and
+        every document has its cosine, its match strength."""
+        coverage = self.lexical.coverage(words, [r.doc_id for r in ranked])
         ranked = [replace(r, coverage=coverage[r.doc_id]) for r in ranked]
         if self.match_model is None or any(r.cosine is None for r in ranked):
             return ranked
-        return self.match_model.apply(ranked, len(q.identifiers))
+        return self.match_model.apply(ranked, identifiers)
 
     def _filtered(self, ranked: list[Ranked], filters: Filters) -> list[Ranked]:
         if filters.empty:
@@ -140,10 +145,8 @@ class Searcher:
         contains = self.lexical.containing(q.phrases, allowed) if mode == "hybrid" else {}
         codes = self.lexical.containing(q.identifiers, allowed) if mode == "hybrid" else {}
         if union:
-            more = [d for found in (contains, codes) if len(found) <= 10 * depth for d in found]  # a common phrase adds no candidates
-            dense, lexical = self._complete(vector, dense, lexical, depth, more)
-        fused = self._fuse(dense, lexical, mode, contains=contains, phrases=len(q.phrases))
-        fused = [replace(r, identifiers=codes.get(r.doc_id, ())) for r in fused]
+            dense, lexical = self._complete(vector, dense, lexical, depth, _joining(depth, contains, codes))
+        fused = self._fuse(dense, lexical, mode, contains=contains, phrases=len(q.phrases), codes=codes)
         if not self.identifiers_first(q):
             return fused  # a description that mentions a code: the code is one BM25 word among the others
         return sorted(fused, key=lambda r: -len(r.identifiers))  # stable: the fused order within each tier
@@ -161,11 +164,13 @@ class Searcher:
         return _by_score(dense), _by_score([(d, bm25[d]) for d in candidates if d in bm25])
 
     def _fuse(self, dense, lexical, mode: str, lexical_weight: float | None = None,
-              contains: dict[str, tuple[str, ...]] | None = None, phrases: int = 0) -> list[Ranked]:
+              contains: dict[str, tuple[str, ...]] | None = None, phrases: int = 0,
+              codes: dict[str, tuple[str, ...]] | None = None) -> list[Ranked]:
         """Fuse the dense and lexical document rankings, and the quoted-phrase evidence (the share of
-        the query's phrases a document contains), as the settings say."""
+        the query's phrases a document contains), as the settings say; each document keeps the
+        phrases and the identifiers (`codes`) it contains."""
         w = self.weights
-        contains = contains or {}
+        contains, codes = contains or {}, codes or {}
         lists = {"dense": (w.dense if mode != "lexical" else 0.0, dense),
                  "lexical": ((w.lexical if lexical_weight is None else lexical_weight) if mode != "dense" else 0.0, lexical),
                  "phrases": (w.phrase, _shares(contains, phrases))}
@@ -174,8 +179,8 @@ class Searcher:
         else:
             fused = score_fusion(lists, scaled=("dense", "lexical") if w.scale_dense else ("lexical",))
         cosine = dict(dense)
-        return [Ranked(f.key, f.score, dict(f.ranks), phrases=contains.get(f.key, ()), cosine=cosine.get(f.key))
-                for f in fused]
+        return [Ranked(f.key, f.score, dict(f.ranks), phrases=contains.get(f.key, ()), identifiers=codes.get(f.key, ()),
+                       cosine=cosine.get(f.key)) for f in fused]
 
     def with_passages(self, q: ParsedQuery, vector: np.ndarray, ranked: list[Ranked]) -> list[Ranked]:
         """Each document with the passage to show (see `kb.fusion.rank_within`) and its similarity."""
@@ -236,24 +241,21 @@ class Searcher:
         body = analysis.text or " ".join(analysis.identifiers)
         pieces = split_text(body, self.embedder.count_tokens, self.embedder.max_tokens - 2)[: self.weights.similar_pieces] or [body]
         vector = unit(self.encode_query.encode_many(pieces).mean(axis=0))
-        words = self.lexical.specific_words(text.content_words(body), self.weights.paste_words)
+        said = text.content_words(body)
+        words = self.lexical.specific_words(said, self.weights.paste_words)
         q = of_words(" ".join(analysis.identifiers), tuple(dict.fromkeys([*analysis.identifiers, *words])), identifiers=analysis.identifiers)
         allowed = self.catalog.filtered(None, filters or Filters())
         depth = max(self.weights.depth, k)
         dense = self.dense.documents(vector, depth, allowed)
         lexical = self.lexical.rank(q, depth * 10, allowed) if q.words else []
         codes = self.lexical.containing(q.identifiers, allowed)
-        dense, lexical = self._complete(vector, dense, lexical, depth, [d for d in codes][: 10 * depth])
+        dense, lexical = self._complete(vector, dense, lexical, depth, _joining(depth, codes))
         boost = self.weights.code_boost if analysis.identifiers else 1.0
-        ranked = [replace(r, identifiers=codes.get(r.doc_id, ())) for r in self._fuse(dense, lexical, "hybrid", lexical_weight=self.weights.lexical * boost)]
-        ranked = ranked[: self.weights.depth]
+        ranked = self._fuse(dense, lexical, "hybrid", lexical_weight=self.weights.lexical * boost, codes=codes)[: self.weights.depth]
         # coverage as for a typed query: of the paste's own words, those no document has counting
         # against (BM25's words above are only ones some document has)
-        said = tuple(dict.fromkeys([*analysis.identifiers, *text.content_words(body)]))[: self.weights.paste_words * 3]
-        coverage = self.lexical.coverage(said, [r.doc_id for r in ranked])
-        ranked = [replace(r, coverage=coverage[r.doc_id]) for r in ranked]
-        if self.match_model is not None:
-            ranked = self.match_model.apply(ranked, len(q.identifiers))
+        covered = tuple(dict.fromkeys([*analysis.identifiers, *said]))[: self.weights.paste_words * 3]
+        ranked = self._with_strength(ranked, covered, len(q.identifiers))
         shown = q if q.identifiers else of_words(body[:200], tuple(text.content_words(body[:200])))
         hits = self._hits(shown, vector, ranked[:k], passage_query=q)
         for hit in hits:
@@ -319,6 +321,12 @@ def _answered(q: ParsedQuery, selected: list[Ranked]) -> bool | None:
     if q.identifiers and set(q.identifiers) <= set(first.identifiers):
         return True
     return None if first.match is None else first.match == "strong"
+
+
+def _joining(depth: int, *found: dict[str, tuple[str, ...]]) -> list[str]:
+    """Documents containing the query's phrases or identifiers, which join the candidates; a phrase or
+    code in more than ten times `depth` documents says too little to add any."""
+    return [d for documents in found if len(documents) <= 10 * depth for d in documents]
 
 
 def _shares(found: dict[str, tuple[str, ...]], asked: int) -> list[tuple[str, float]]:
