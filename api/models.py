@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from api.rendering import document_url, render_markdown
+from kb.paste import case_draft
 
 DocType = Literal["article", "case"]
 Match = Literal["strong", "partial", "weak"]
@@ -176,6 +177,14 @@ class SimilarResponse(BaseModel):
     results: list[SearchResult]
     draft: str = Field(description="A case write-up prefilled from the paste (title, symptoms, error codes, environment, "
                                    "the paste itself), to save under articles/cases/ when nothing matched.")
+
+    @classmethod
+    def of(cls, hits: list, analysis, took_ms: float) -> "SimilarResponse":
+        """The answer for a paste from `Searcher.similar`'s hits and analysis: what the API, the paste
+        page and `kb similar --json` all show."""
+        return cls(codes=list(analysis.identifiers), took_ms=round(took_ms, 2), best_match=hits[0].match if hits else None,
+                   analysis=PasteAnalysis.model_validate(analysis), results=[SearchResult.model_validate(h) for h in hits],
+                   draft=case_draft(analysis))
 
 
 class RelatedDocument(WithUrl):

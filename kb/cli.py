@@ -82,11 +82,13 @@ def new(
     settings = settings_or_exit()
     content = None
     if from_file is not None:
+        from dataclasses import replace
+
         from kb.paste import analyse, case_draft
 
         analysis = analyse(read_text_arg(from_file))
         title = title or analysis.title or "Describe the symptom"
-        content = case_draft(replace_title(analysis, title), language=language, product=product, tags=tag or [])
+        content = case_draft(replace(analysis, title=title), language=language, product=product, tags=tag or [])
     if not title:
         err.print("[red]error:[/red] give a title (or --from FILE to take it from a paste)")
         raise typer.Exit(2)
@@ -105,12 +107,6 @@ def read_text_arg(path: Path) -> str:
     except OSError as exc:
         err.print(f"[red]error:[/red] cannot read {path}: {exc.strerror}", highlight=False)
         raise typer.Exit(2) from None
-
-
-def replace_title(analysis, title: str):
-    from dataclasses import replace
-
-    return replace(analysis, title=title)
 
 
 def settings_or_exit() -> Settings:
@@ -192,7 +188,6 @@ def similar(
     """Past cases and articles that match a pasted ticket or log, with why each matched."""
     from kb.catalog import Filters
     from kb.layout import IndexMissing, IndexUnusable, ModelMismatch
-    from kb.paste import case_draft
     from kb.search import open_searcher, timed
 
     if type not in (None, "article", "case"):
@@ -209,12 +204,9 @@ def similar(
         raise typer.Exit(2) from None
     (hits, analysis), took = timed(searcher.similar, pasted, k, Filters(type=type))
     if as_json:  # the body of POST /api/similar
-        from api.models import PasteAnalysis, SearchResult, SimilarResponse
+        from api.models import SimilarResponse
 
-        body = SimilarResponse(codes=list(analysis.identifiers), took_ms=round(took, 2), best_match=hits[0].match if hits else None,
-                               analysis=PasteAnalysis.model_validate(analysis),
-                               results=[SearchResult.model_validate(h) for h in hits], draft=case_draft(analysis))
-        print(body.model_dump_json(indent=2))
+        print(SimilarResponse.of(hits, analysis, took).model_dump_json(indent=2))
         return
     err.print(f"read {analysis.total_lines} lines: kept {len(analysis.lines)}, {analysis.repeated_lines} repeated, "
               f"{analysis.dropped_lines} noise; codes: {', '.join(analysis.identifiers) or 'none'}", highlight=False, markup=False)

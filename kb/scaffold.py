@@ -41,12 +41,17 @@ def render(kind: str, title: str, product: str = "", language: str = "en", tags:
     return f"---\n{header}---\n\n{body}"
 
 
+def slug(title: str) -> str:
+    """The file name of a document with this title, without `.md` (empty when no letter survives)."""
+    return slugify(title, max_length=80, word_boundary=True)
+
+
 def new_document(articles: Path, kind: str, title: str, content: str | None = None, **fields) -> Path:
     """Write a new file under articles/cases/ or articles/articles/ (the template, or `content`); never overwrites."""
     if kind not in FOLDERS:
         raise ValueError(f"kind must be one of {', '.join(FOLDERS)}")
-    slug = slugify(title, max_length=80, word_boundary=True) or dt.datetime.now().strftime("untitled-%Y%m%d-%H%M%S")
-    path = articles / FOLDERS[kind] / f"{slug}.md"
+    name = slug(title) or dt.datetime.now().strftime("untitled-%Y%m%d-%H%M%S")
+    path = articles / FOLDERS[kind] / f"{name}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("x", encoding="utf-8") as fh:  # "x": fail if it exists
         fh.write(content if content is not None else render(kind, title, **fields))

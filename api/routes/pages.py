@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from slugify import slugify
 
 from api.dependencies import CurrentSearcher, Log, Templates, find_document, related_documents
-from api.models import AppliedFilters, SearchResult
+from api.models import AppliedFilters, SimilarResponse
 from api.routes.search import MAX_OFFSET, MAX_QUERY_CHARS, MAX_TICKET_CHARS, UnknownFilter, run_search
 from kb.catalog import Filters
 from kb.paste import analyse, case_draft
 from kb.search import timed
-from kb.scaffold import render
+from kb.scaffold import render, slug
+from kb.store.searches import VERDICTS
 from kb.text import fold
 
 router = APIRouter(include_in_schema=False)
@@ -41,7 +40,7 @@ def page_search(request: Request, searcher: CurrentSearcher, log: Log, templates
     return templates.TemplateResponse(
         request, "search.html",
         {"q": query, "applied": applied, "response": response, "stats": searcher.stats(), "problems": problems,
-         "thanks": thanks if thanks in ("solved", "not-helpful") else None, "here": local_url(request),
+         "thanks": verdict(thanks), "here": local_url(request),
          "link": lambda **change: search_link(query, applied, **change)},
         status_code=code,
     )
@@ -54,7 +53,7 @@ def page_document(request: Request, searcher: CurrentSearcher, templates: Templa
     return templates.TemplateResponse(request, "document.html",
                                       {"doc": doc, "html": doc.html, "related": related_documents(searcher, doc.id, 5),
                                        "q": q.strip()[:MAX_QUERY_CHARS], "here": local_url(request),
-                                       "thanks": thanks if thanks in ("solved", "not-helpful") else None})
+                                       "thanks": verdict(thanks)})
 
 
 @router.get("/paste", response_class=HTMLResponse)
@@ -69,17 +68,18 @@ def page_paste(request: Request, searcher: CurrentSearcher, templates: Templates
                text: Annotated[str, Form(max_length=2 * MAX_TICKET_CHARS)] = "", type: Annotated[str, Form()] = ""):
     """Cases and articles that match a pasted ticket or log, with why each matched and a case draft."""
     kind = type if type in ("article", "case") else None
-    problems, analysis, results, took = [], None, [], 0.0
+    problems, analysis, answer = [], None, None
     if text.strip():
         (hits, analysis), took = timed(searcher.similar, text, 10, Filters(type=kind))
-        results = [SearchResult.model_validate(h) for h in hits]
+        answer = SimilarResponse.of(hits, analysis, took)
     else:
         problems = ["Paste a ticket, a log or an error message first."]
     title = analysis.title if analysis else ""
     return templates.TemplateResponse(
         request, "paste.html",
-        {"pasted": text, "type": kind, "analysis": analysis, "results": results, "took_ms": took, "problems": problems,
-         "draft": case_draft(analysis) if analysis else "", "q": title[:MAX_QUERY_CHARS] or "pasted log", "box": "", "here": "/paste",
+        {"pasted": text, "type": kind, "analysis": analysis, "results": answer.results if answer else [],
+         "took_ms": answer.took_ms if answer else 0.0, "problems": problems, "draft": answer.draft if answer else "",
+         "q": title[:MAX_QUERY_CHARS] or "pasted log", "box": "", "here": "/paste",
          "link": lambda **change: search_link(title, AppliedFilters(), **change)},
         status_code=422 if problems else 200,
     )
@@ -90,26 +90,38 @@ def paste_draft(searcher: CurrentSearcher, text: Annotated[str, Form(max_length=
     """The case draft of a paste as a file to save under articles/cases/ (a browser sends line breaks as
     CRLF, so the form takes twice the limit; the analysis reads the first 20,000 characters)."""
     analysis = analyse(text, searcher.catalog.values("product"))
-    name = (slugify(analysis.title, max_length=80, word_boundary=True) or "new-case") + ".md"
-    return PlainTextResponse(case_draft(analysis), media_type="text/markdown; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return markdown_file(case_draft(analysis), analysis.title)
 
 
 @router.get("/new-case", response_class=HTMLResponse)
 def page_new_case(request: Request, templates: Templates, q: str = ""):
     """How to write down the answer a search did not find: the command and the case template, titled
     with the query. Nothing is written from the web page."""
-    title = " ".join(q.split())[:120] or "Short description of the symptom"
+    title = case_title(q)
     return templates.TemplateResponse(request, "new_case.html", {"q": q, "title": title, "template": render("case", title)})
 
 
 @router.get("/new-case.md", response_class=PlainTextResponse)
 def new_case_markdown(q: str = ""):
     """The same template as a file to save under articles/cases/."""
-    title = " ".join(q.split())[:120] or "Short description of the symptom"
-    name = (slugify(title, max_length=80, word_boundary=True) or "new-case") + ".md"
-    return PlainTextResponse(render("case", title), media_type="text/markdown; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    title = case_title(q)
+    return markdown_file(render("case", title), title)
+
+
+def case_title(q: str) -> str:
+    """A case title from a search that found nothing."""
+    return " ".join(q.split())[:120] or "Short description of the symptom"
+
+
+def markdown_file(content: str, title: str) -> PlainTextResponse:
+    """A Markdown download named as `kb new` names the file (`kb.scaffold.slug`)."""
+    return PlainTextResponse(content, media_type="text/markdown; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{slug(title) or "new-case"}.md"'})
+
+
+def verdict(thanks: str | None) -> str | None:
+    """The verdict a `thanks` parameter names (after a feedback form), or None."""
+    return thanks if thanks in VERDICTS else None
 
 
 def local_url(request: Request) -> str:

@@ -12,12 +12,10 @@ from api.models import (
     ERRORS, AppliedFilters, ErrorBody, FacetValue, Gap, GapsResponse, IdentifierCount, MatchCounts, SearchResponse,
     SearchResult, SimilarRequest, SimilarResponse,
 )
-from api.models import PasteAnalysis as PasteAnalysisModel
 from kb.catalog import Filters
 from kb.documents import CASE_STATUSES
 from kb.gaps import DEFAULT_THRESHOLD, find_gaps
 from kb.results import Hit
-from kb.paste import case_draft
 from kb.search import Searcher, timed
 from kb.store.searches import SearchLog
 
@@ -111,9 +109,7 @@ def api_similar(searcher: CurrentSearcher, request: SimilarRequest) -> SimilarRe
         raise HTTPException(413, f"ticket text is {len(request.text):,} characters; the limit is {MAX_TICKET_CHARS:,}. "
                                  "Send the subject and the first part of the body.")
     (hits, analysis), took = timed(searcher.similar, request.text, request.k, Filters(type=request.type))
-    return SimilarResponse(codes=list(analysis.identifiers), took_ms=round(took, 2), best_match=hits[0].match if hits else None,
-                           analysis=PasteAnalysisModel.model_validate(analysis), results=[to_result(h, True) for h in hits],
-                           draft=case_draft(analysis))
+    return SimilarResponse.of(hits, analysis, took)
 
 
 @router.get("/api/gaps", response_model=GapsResponse, responses=ERRORS, tags=["content"])
