@@ -110,8 +110,9 @@ def document_token(rowid: int) -> str:
 
 def fts_string(text: str) -> str:
     """An FTS5 string: the tokenizer splits it and FTS5 matches the tokens as a phrase, so user input
-    is always data, never FTS5 syntax."""
-    return '"' + text.replace('"', '""') + '"'
+    is always data, never FTS5 syntax. FTS5 reads a NUL as the end of the expression ("unterminated
+    string"), so NULs become spaces."""
+    return '"' + text.replace('"', '""').replace("\x00", " ") + '"'
 
 
 def fts_any(words: Sequence[str]) -> str:

@@ -303,6 +303,12 @@ def test_fts_string_and_fts_any_quote_everything():
     assert fts_any(["a", 'b"']) == '"a" OR "b"""'
 
 
+def test_a_nul_in_user_input_is_a_space(reader, rowid):
+    """FTS5 ends an expression at a NUL ("unterminated string"); found by schemathesis via require=0%00."""
+    assert reader.documents_with_phrase("access\x00denied") == reader.documents_with_phrase("access denied")
+    assert ranked_ids(reader, rowid, ["spooler\x00"]) == ranked_ids(reader, rowid, ["spooler"])
+
+
 @pytest.mark.parametrize("word", ['spooler"', '"spooler', "spooler*", "-spooler", "+spooler", "^spooler",
                                   "(spooler)", "{spooler}", "spooler:", "'spooler'"])
 def test_syntax_around_a_word_is_ignored(reader, rowid, word):
@@ -318,7 +324,8 @@ def test_fts5_operators_are_matched_as_words(reader, rowid):
     assert set(ranked_ids(reader, rowid, ["spooler", "NOT"])) == {PRINTER, NETWORK}
 
 
-@pytest.mark.parametrize("word", ['"', '""', "*", "-", "(", ")", ":", "^", "NEAR(", "AND", "OR", "NOT", 'a"b', "{", "}"])
+@pytest.mark.parametrize("word", ['"', '""', "*", "-", "(", ")", ":", "^", "NEAR(", "AND", "OR", "NOT", 'a"b', "{", "}",
+                                  "\x00", "0\x00", 'spooler\x00"'])
 def test_fts5_syntax_never_raises(reader, rowid, word):
     reader.rank_documents([word], (5, 3, 1), 10)
     reader.rank_documents([word, "spooler"], (5, 3, 1), 10)
