@@ -64,7 +64,7 @@ def word_count_tokens(text: str) -> int:
 def chunk_document(doc: Document, count_tokens: TokenCounter = word_count_tokens, max_tokens: int = 256) -> list[Passage]:
     """Split a document into passages that each fit `max_tokens` including the title and headings."""
     pieces: list[tuple[tuple[str, ...], str, int]] = []
-    summary = summary_text(doc)
+    summary = summary_text(doc.meta)
     if summary:  # split like a section: long symptom lists would otherwise be cut off by the model
         budget = max(32, max_tokens - count_tokens(f"{doc.title} > {SUMMARY_HEADING}") - 4)
         line = doc.field_lines.get("title", 1)
@@ -77,16 +77,24 @@ def chunk_document(doc: Document, count_tokens: TokenCounter = word_count_tokens
     return [Passage(doc.id, i, headings, text, line) for i, (headings, text, line) in enumerate(pieces)]
 
 
-def summary_text(doc: Document) -> str:
+def summary_text(meta: dict) -> str:
     """Descriptive front matter fields as one passage: a case's symptom list is often the best match."""
     lines = []
     for key, label in _SUMMARY_FIELDS:
-        value = doc.meta.get(key)
+        value = meta.get(key)
         if isinstance(value, list):
             value = "; ".join(str(v) for v in value if v)
         if value:
             lines.append(f"{label}: {value}")
     return "\n".join(lines)
+
+
+def from_summary(heading: str, text: str, meta: dict) -> bool:
+    """Whether a passage is a piece of the summary `chunk_document` builds from the front matter `meta`:
+    headed Summary and every line a part of `summary_text(meta)`. A body section that an author
+    headed "Summary" says something of its own, so it is not."""
+    summary = " ".join(summary_text(meta).split())
+    return heading == SUMMARY_HEADING and bool(summary) and all(" ".join(line.split()) in summary for line in text.splitlines())
 
 
 def split_text(text: str, count_tokens: TokenCounter, budget: int) -> list[str]:

@@ -53,14 +53,14 @@ def _fuse(lists: Mapping[str, tuple[float, Ranking]], contribution) -> list[Fuse
     return [Fused(key, scores[key], ranks[key]) for key in order]
 
 
-def rank_within(items: Sequence[int], rankings: Sequence[Mapping[int, float]], k: int = 60) -> int:
-    """The item with the best reciprocal rank fusion of several score maps (ties: the earliest item).
+def order_within(items: Sequence[int], rankings: Sequence[Mapping[int, float]], k: int = 60) -> list[int]:
+    """The items by reciprocal rank fusion of several score maps, best first (ties: in item order).
 
-    Picks the passage to show within one document: items missing from a map get nothing from it.
+    Orders the passages of one document for showing: items missing from a map get nothing from it.
     """
     fused = dict.fromkeys(items, 0.0)
     for scores in rankings:
         order = sorted((i for i in items if i in scores), key=lambda i: -scores[i])
         for rank, item in enumerate(order, start=1):
             fused[item] += 1.0 / (k + rank)
-    return max(items, key=fused.__getitem__)
+    return sorted(items, key=lambda item: -fused[item])

@@ -7,7 +7,9 @@ A search ranks documents once: its results are the candidates either retriever f
 from one list. (A filter therefore sees only the query's best `depth` documents: on a large corpus a
 rare product can have matching documents further down that a filtered search does not reach.) The
 passage shown for a document is chosen only for the page shown: within the document, the best
-reciprocal rank over its similarity to the query and its BM25 for the query words.
+reciprocal rank over its similarity to the query and its BM25 for the query words, among the passages
+fit to show (`kb.snippets.for_showing`: the document's own text, not references or the front matter
+summary) when it has any.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from kb.catalog import Catalog, Filters
 from kb.chunking import split_text
 from kb.config import SearchSettings, Settings, load_settings
 from kb.embedding import Embedder, load_embedder
-from kb.fusion import reciprocal_rank_fusion, rank_within, score_fusion
+from kb.fusion import order_within, reciprocal_rank_fusion, score_fusion
 from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
 from kb.query import ParsedQuery, of_words, parse_query
 from kb.match_strength import LABELS, SHIPPED, MatchModel
@@ -36,7 +38,7 @@ from kb.paste import PasteAnalysis, analyse
 from kb.results import (
     RESOLUTION_SECTION, Hit, IdentifierCount, IndexStats, Ranked, Related, ResultPage, Why, count_facets, make_hit,
 )
-from kb.snippets import sentences
+from kb.snippets import passage_to_show, sentences
 from kb.retrieval import DenseRetriever, LexicalRetriever, unit
 from kb.store.index_db import SCHEMA_VERSION, IndexReader, StoredDocument
 from kb.vectors import VectorIndex
@@ -183,12 +185,15 @@ class Searcher:
                        cosine=cosine.get(f.key)) for f in fused]
 
     def with_passages(self, q: ParsedQuery, vector: np.ndarray, ranked: list[Ranked]) -> list[Ranked]:
-        """Each document with the passage to show (see `kb.fusion.rank_within`) and its similarity."""
+        """Each document with the passage to show and its similarity: the best by `kb.fusion.order_within`
+        that is fit to show (`kb.snippets.passage_to_show`)."""
         lexical = self.lexical.passages(q, [r.doc_id for r in ranked])
         similarity = self.dense.similarities(vector, self.catalog.passages_of(r.doc_id for r in ranked))
         chosen = []
         for r in ranked:
-            best = rank_within(self.catalog.doc_passages[r.doc_id], (similarity, lexical), self.weights.rrf_k)
+            order = order_within(self.catalog.doc_passages[r.doc_id], (similarity, lexical), self.weights.rrf_k)
+            shown = passage_to_show(filter(None, map(self.reader.passage, order)), self.catalog.docs[r.doc_id].meta)
+            best = shown.id if shown else order[0]
             chosen.append(replace(r, passage_id=best, similarity=similarity[best]))
         return chosen
 

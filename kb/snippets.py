@@ -1,4 +1,10 @@
-"""Snippets: the part of a passage that best matches the query, with the matched words marked.
+"""Snippets: the passage to show for a result, and its part that best matches the query, with the
+matched words marked.
+
+A result shows a passage of the document's own text when one matches: not the summary chunking builds
+from the front matter (a case's result shows those fields already), not a references section and not a
+list of links, which say where to read rather than what happened. Those are shown only for a document
+that has nothing else.
 
 A word is marked when BM25 matched it: the query's terms (`ParsedQuery.terms`) are compared with
 the passage's FTS5 tokens (`kb.text.tokens`), each term as the phrase of its tokens, so `10.0.17763`
@@ -9,10 +15,17 @@ the text itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kb.text import token_spans
+from kb.chunking import from_summary
+from kb.store.index_db import PassageRow
+from kb.text import fold, token_spans, words
+
+LABEL_WORDS = 12
+"""Words besides its URLs that a line may have and still be a link: a title such as "Backup job fails
+with 0x80070005 (access denied) on the repository share" has 11."""
+_URL = re.compile(r"\b(?:[a-z][a-z0-9+.\-]*://|www\.)[^\s<>]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -86,3 +99,58 @@ def sentences(text: str) -> list[str]:
     """The sentences and lines of a passage with at least three words, in order (for "why it matched")."""
     parts = (" ".join(p.split()).strip(" -*…") for p in _SENTENCE_END.split(text))
     return [p for p in parts if len(p.split()) >= 3]
+
+
+def passage_to_show(passages: Iterable[PassageRow], meta: dict) -> PassageRow | None:
+    """The first of a document's `passages` (best first) that is `for_showing`, else the first: a
+    document with nothing but references still gets a snippet. Reads `passages` only as far as needed."""
+    first = None
+    for passage in passages:
+        if for_showing(passage.heading, passage.text, meta):
+            return passage
+        first = passage if first is None else first
+    return first
+
+
+def for_showing(heading: str, text: str, meta: dict) -> bool:
+    """Whether a passage (its heading path and text; `meta`: its document's front matter) may be a
+    result's snippet while another passage of its document is: not the summary built from `meta`, not
+    under a references heading, not mostly links."""
+    return not (from_summary(heading, text, meta) or references_heading(heading) or mostly_links(text))
+
+
+def _heading_key(heading: str) -> str:
+    """A heading as compared with `REFERENCE_HEADINGS`: its words with letters, folded ("5. Véase
+    también:" -> "vease tambien")."""
+    return " ".join(fold(w) for w in words(heading) if any(c.isalpha() for c in w))
+
+
+REFERENCE_HEADINGS = frozenset(_heading_key(h) for h in (
+    "References", "See also", "Links", "Related", "Related articles", "Related links", "Related documents",
+    "Further reading", "External links", "Useful links", "Bibliography",
+    "Referências", "Veja também", "Ver também", "Consulte também", "Links úteis", "Artigos relacionados",
+    "Leitura adicional", "Bibliografia",
+    "Referencias", "Véase también", "Ver también", "Enlaces", "Enlaces externos", "Vínculos",
+    "Artículos relacionados", "Lecturas adicionales", "Bibliografía",
+    "Ссылки", "Полезные ссылки", "См. также", "Смотрите также", "Смотри также", "Связанные статьи", "Литература",
+    "Referințe", "Vezi și", "Vedeți și", "Linkuri", "Link-uri", "Legături", "Legături utile", "Legături externe",
+    "Articole conexe", "Articole similare", "Bibliografie",
+))
+"""Headings of sections that point elsewhere, in the corpus's languages (en, pt, es, ru, ro), folded.
+Whole headings only: "Related symptoms" or "Links between sites" are content. Not "More information"
+and its translations: in articles/ those sections hold caveats and tips that are often the best match."""
+
+
+def references_heading(heading: str) -> bool:
+    """Whether a heading path ("Resolution > See also") has a references or links section in it."""
+    return any(_heading_key(part) in REFERENCE_HEADINGS for part in heading.split(" > "))
+
+
+def mostly_links(text: str) -> bool:
+    """Whether more than half of the lines of `text`, and at least two, are links: a URL alone or with
+    a short label. One line with a URL is an instruction ("install it from https://...") as often as a
+    link. A Markdown link's target is not in the passage text, so `[title](url)` lists are recognised
+    by their heading only."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    links = sum(1 for line in lines if _URL.search(line) and len(words(_URL.sub(" ", line))) <= LABEL_WORDS)
+    return links >= 2 and links * 2 > len(lines)

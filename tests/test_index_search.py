@@ -50,6 +50,14 @@ def test_modes_are_independent_retrievers(fixture_searcher: Searcher):
     assert len(dense) == 3 and all(h.explain.lexical_rank is None for h in dense)
 
 
+def test_results_show_the_documents_own_text_not_their_references(kb_settings: Settings, embedder: Embedder):
+    hits = Searcher.open(kb_settings.index, embedder).search("backup fails access denied", k=10)
+    nas = next(h for h in hits if h.id == "cases/backup-nas-access-denied-after-password-rotation.md")
+    assert nas.heading == "Symptoms" and "0x80070005" in nas.snippet
+    assert [h.id for h in hits if h.heading in ("References", "Summary")] == []
+    assert not any(h.snippet.startswith("Backup job fails with 0x80070005") for h in hits)  # the NAS case's References
+
+
 def test_incremental_build_embeds_only_what_changed(settings: Settings, embedder: Embedder, corpus: Path):
     first = build_index(settings, embedder, progress=False)
     assert len(first.added) == 6 and first.embedded == first.passages

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.fusion import Fused, rank_within, reciprocal_rank_fusion, score_fusion
+from kb.fusion import Fused, order_within, reciprocal_rank_fusion, score_fusion
 from kb.retrieval import best_per_group
 
 
@@ -109,38 +109,38 @@ def test_best_per_group_empty():
     assert best_per_group([], {}) == []
 
 
-# --- rank_within -------------------------------------------------------------------------------------
+# --- order_within ------------------------------------------------------------------------------------
 
 
-def test_rank_within_picks_best_fused_reciprocal_rank():
+def test_order_within_picks_best_fused_reciprocal_rank():
     items = [10, 20, 30]
     dense = {10: 0.9, 20: 0.5}    # 10 first, 20 second, 30 missing
     lexical = {30: 2.0, 20: 1.0}  # 30 first, 20 second, 10 missing
     # 10: 1/61 ; 20: 1/62 + 1/62 ; 30: 1/61 -> 20, second in both, beats a single first place
-    assert rank_within(items, [dense, lexical]) == 20
+    assert order_within(items, [dense, lexical]) == [20, 10, 30]
 
 
-def test_rank_within_items_missing_from_a_map_get_nothing_from_it():
+def test_order_within_items_missing_from_a_map_get_nothing_from_it():
     # 1 is first in dense and missing from lexical; 2 is second in dense and first in lexical.
-    assert rank_within([1, 2], [{1: 0.9, 2: 0.8}, {2: 5.0}]) == 2
+    assert order_within([1, 2], [{1: 0.9, 2: 0.8}, {2: 5.0}])[0] == 2
     # Only one map: its order decides.
-    assert rank_within([1, 2, 3], [{3: 0.2, 2: 0.9}]) == 2
+    assert order_within([1, 2, 3], [{3: 0.2, 2: 0.9}])[0] == 2
 
 
-def test_rank_within_ties_go_to_the_earliest_item():
-    assert rank_within([1, 2], [{1: 1.0}, {2: 1.0}]) == 1
-    assert rank_within([2, 1], [{1: 1.0}, {2: 1.0}]) == 2
-    assert rank_within([7, 8, 9], []) == 7
-    assert rank_within([7, 8, 9], [{}, {}]) == 7
+def test_order_within_ties_keep_the_item_order():
+    assert order_within([1, 2], [{1: 1.0}, {2: 1.0}])[0] == 1
+    assert order_within([2, 1], [{1: 1.0}, {2: 1.0}])[0] == 2
+    assert order_within([7, 8, 9], [])[0] == 7
+    assert order_within([7, 8, 9], [{}, {}]) == [7, 8, 9]
 
 
-def test_rank_within_respects_k():
+def test_order_within_respects_k():
     rankings = [{1: 2.0, 2: 1.0}, {3: 3.0, 4: 2.0, 2: 1.0}]
     # k=60: 1 -> 1/61, 2 -> 1/62 + 1/63, 3 -> 1/61, 4 -> 1/62: steady second/third places win
-    assert rank_within([1, 2, 3, 4], rankings, k=60) == 2
+    assert order_within([1, 2, 3, 4], rankings, k=60)[0] == 2
     # k=0: 1 -> 1, 2 -> 1/2 + 1/3, 3 -> 1, 4 -> 1/2: first places win (1 and 3 tie -> earliest)
-    assert rank_within([1, 2, 3, 4], rankings, k=0) == 1
-    assert rank_within([3, 2, 1, 4], rankings, k=0) == 3
+    assert order_within([1, 2, 3, 4], rankings, k=0)[0] == 1
+    assert order_within([3, 2, 1, 4], rankings, k=0)[0] == 3
 
 
 def test_quoted_phrase_evidence_is_added_unscaled():

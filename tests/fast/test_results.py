@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from kb.catalog import DocInfo, Filters
+from kb.chunking import chunk_document
+from kb.documents import parse_document
 from kb.gaps import find_gaps
 from kb.store.searches import FeedbackRow, SearchRow
 from kb.query import parse_query
 from kb.results import Ranked, case_summary, count_facets, first_lines, make_hit
-from kb.snippets import make_snippet, matched_spans
+from kb.snippets import for_showing, make_snippet, matched_spans, passage_to_show
 from kb.store.index_db import PassageRow
 from kb.text import tokens
 
@@ -111,6 +113,95 @@ def test_highlight_offsets_point_into_the_returned_snippet(filler, width):
         for s, e in snippet.highlights:
             assert tokens(snippet.text[s:e]) in terms, (pad, snippet.text, s, e)
         assert snippet.text.removeprefix("… ").removesuffix(" …") in text
+
+
+# --- passage_to_show / for_showing -------------------------------------------------------------------
+
+
+def rows(source: str, doc_id: str = "cases/a.md") -> tuple[list[PassageRow], dict]:
+    """The passages chunking makes of `source`, as stored rows, and the document's front matter."""
+    doc = parse_document(source, doc_id)
+    return [PassageRow(i, doc_id, p.heading, p.text, p.line) for i, p in enumerate(chunk_document(doc))], doc.meta
+
+
+@pytest.mark.parametrize("heading", [
+    "References", "See also", "Links", "Related", "Referências", "Veja também", "Ссылки", "См. также",
+    "Referencias", "Véase también", "Referințe", "Vezi și", "5. References:",
+])
+def test_a_references_heading_in_any_language_is_shown_only_when_nothing_else_is(heading: str):
+    passages, meta = rows(f"## Symptoms\nThe backup fails with access denied.\n\n## {heading}\n- [Backup fails](../a.md)\n")
+    assert [p.heading for p in passages] == ["Symptoms", heading]
+    assert not for_showing(heading, passages[1].text, meta)
+    assert passage_to_show(reversed(passages), meta) == passages[0]  # the references ranked first
+
+
+def test_a_references_section_under_another_heading_is_one_too():
+    passages, meta = rows("## Resolution\nRestart the service.\n\n### See also\n- [Spooler](b.md)\n")
+    assert passages[1].heading == "Resolution > See also" and not for_showing(passages[1].heading, passages[1].text, meta)
+
+
+@pytest.mark.parametrize("heading", ["Resolution", "Related symptoms", "Links between sites", "More information",
+                                     "Дополнительная информация", "Referencias cruzadas del registro"])
+def test_content_headings_that_mention_links_are_for_showing(heading: str):
+    assert for_showing(heading, "Restart the service and clear the queue.", {})
+
+
+def test_a_list_of_links_is_shown_only_when_nothing_else_is():
+    links = ("Docs: https://learn.microsoft.com/troubleshoot/windows-server/backup\n"
+             "https://example.org/kb/0x80070005\n"
+             "<www.example.com/vss-guia> (guía en español)")
+    passages, meta = rows(f"## Notas\n{links.replace(chr(10), chr(10) * 2)}\n\n## Solución\nReiniciar el servicio VSS.\n")
+    assert passages[0].text == links
+    assert not for_showing("Notas", links, meta)
+    assert passage_to_show(passages, meta) == passages[1]
+    # one instruction with a URL, or links among more prose, are text to show
+    assert for_showing("Resolution", "Install the update from https://catalog.update.microsoft.com and restart.", {})
+    assert for_showing("Notes", "a\nb\nc\nhttps://x.org/1\nhttps://x.org/2", {})
+
+
+NAS_CASE = """---
+type: case
+description: Nightly backups to the NAS fail with access denied.
+symptoms:
+  - Jobs to the NAS fail with 0x80070005
+  - The service account is locked out every morning and again soon after it is unlocked, because every job and every retry still signs in with the old password
+error_codes: ["0x80070005"]
+resolution: Updated the stored credential.
+---
+## Summary
+The stored credential of the backup software still had the old password.
+
+## Resolution
+Updated the stored credential.
+"""
+
+
+def test_the_summary_built_from_front_matter_is_shown_only_when_nothing_else_is():
+    passages, meta = rows(NAS_CASE)
+    generated, written, resolution = passages
+    assert generated.heading == written.heading == "Summary" and "Symptoms: Jobs to the NAS fail" in generated.text
+    assert not for_showing(generated.heading, generated.text, meta)
+    assert for_showing(written.heading, written.text, meta)  # an author's own Summary section is body text
+    assert passage_to_show([generated, resolution], meta) == resolution
+    # a summary split into sentences and word windows: every piece is still the generated summary
+    pieces = [p for p in chunk_document(parse_document(NAS_CASE, "cases/a.md"), max_tokens=24) if p.line == 1]
+    assert len(pieces) == 3 and not any(for_showing(p.heading, p.text, meta) for p in pieces)
+
+
+def test_a_document_with_nothing_but_references_still_gets_a_snippet():
+    passages, meta = rows("## Referințe\n- [Certificat expirat](../articles/cert.md)\n")
+    assert passage_to_show(passages, meta) == passages[0]
+    assert passage_to_show([], meta) is None
+
+
+def test_passage_to_show_reads_only_as_far_as_it_needs():
+    passages, meta = rows("## Symptoms\nThe spooler stops.\n\n## See also\n- [Spooler](b.md)\n")
+
+    def best_first():
+        yield passages[0]
+        raise AssertionError("read past the first passage fit to show")
+
+    assert passage_to_show(best_first(), meta) == passages[0]
 
 
 # --- make_hit ----------------------------------------------------------------------------------------
