@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kb import text
-from kb.documents import CASE_STATUSES
+from kb.documents import CASE_STATUSES, id_key
 from kb.store.index_db import DocumentRow, IndexReader
 
 FACET_FIELDS = ("type", "language", "tags", "product", "status")
@@ -59,7 +59,7 @@ class Filters:
 
 
 class Catalog:
-    """Documents by id and by rowid, and the passages of each document, loaded once per build."""
+    """Documents by id, by rowid and by `id_key`, and the passages of each document, loaded once per build."""
 
     def __init__(self, documents: Iterable[DocumentRow], passages: Iterable[tuple[int, str]], codes: Iterable[str] = ()):
         self.docs: dict[str, DocInfo] = {}
@@ -73,6 +73,9 @@ class Catalog:
         self.doc_passages: dict[str, list[int]] = {}
         for pid, doc in self.passage_doc.items():
             self.doc_passages.setdefault(doc, []).append(pid)
+        self._by_key: dict[str, list[str]] = {}
+        for doc in self.docs:
+            self._by_key.setdefault(id_key(doc), []).append(doc)
         self._values: dict[str, list[str]] = {}
         self.codes = sorted(codes)  # hex codes and KB numbers in any document, folded: "did you mean" reads them
 
@@ -82,6 +85,15 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.docs)
+
+    def resolve(self, doc_id: str) -> str | None:
+        """The id of the document `doc_id` names: itself, else the one id equal to it but for letter
+        case, Unicode form and the `.md` suffix (`kb.documents.id_key`); None when no document or
+        several (`Dup.md` and `dup.md`) are."""
+        if doc_id in self.docs:
+            return doc_id
+        found = self._by_key.get(id_key(doc_id), [])
+        return found[0] if len(found) == 1 else None
 
     def values(self, name: str) -> list[str]:
         """Every value a facet field has in some document, sorted."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,13 @@ def discover(root: Path) -> tuple[dict[str, Path], list[DocumentError]]:
         if path.is_file():
             found[rel.as_posix()] = path
     return found, errors
+
+
+def id_key(doc_id: str) -> str:
+    """What names a document whatever the letter case, Unicode form (NFC or NFD) and `.md` suffix: ids
+    with one key collide on a case-insensitive or normalising file system, and a link or an address
+    typed by hand gets those wrong."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", doc_id).casefold()).removesuffix(".md")
 
 
 def _through_symlink(path: Path, root: Path) -> bool:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from kb.documents import CASE_STATUSES, Document, DocumentError, discover, load_document
+from kb.documents import CASE_STATUSES, Document, DocumentError, discover, id_key, load_document
 
 CASE_SECTIONS = ("Symptoms", "Environment", "What was tried", "Root cause", "Resolution", "References")
 TEXT_FIELDS = ("title", "product", "environment", "root_cause", "resolution", "language", "description")
@@ -122,7 +121,7 @@ def _duplicates(files: dict[str, Path], docs: list[Document]) -> Iterable[Proble
     """Ids that collide on a case-insensitive or Unicode-normalising file system, and repeated titles."""
     seen: dict[str, str] = {}
     for doc_id in files:
-        key = unicodedata.normalize("NFC", doc_id).casefold()
+        key = id_key(doc_id)
         if key in seen:
             yield Problem(doc_id, 1, "error", f"duplicate id: differs from {seen[key]} only by case or accents")
         seen.setdefault(key, doc_id)

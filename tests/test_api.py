@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from kb.config import Settings
+from kb.embedding import Embedder
+from kb.indexer import build_index
 
 REFS_CASE = "cases/refs-fragmentation-backup-cpu-ram.md"
 
@@ -60,11 +64,39 @@ def test_document_endpoint_renders_safe_html(client: TestClient):
     assert r.status_code == 200
     doc = r.json()
     assert doc["type"] == "case" and doc["meta"]["status"] == "resolved"
-    assert "<h2>Root cause</h2>" in doc["html"]
+    assert '<h2 id="root-cause">Root cause</h2>' in doc["html"]  # headings carry anchors
     assert client.get("/api/documents/cases/nope.md").status_code == 404
     assert client.get("/api/documents/cases/../../etc/passwd").status_code == 404
     escaping = client.get("/api/documents/cases/%2E%2E/%2E%2E/pyproject.toml")
     assert escaping.status_code == 404 and "without '..'" in escaping.json()["detail"]
+
+
+def test_api_document_id_in_another_case_or_without_md_redirects_to_its_own(client: TestClient):
+    moved = client.get("/api/documents/CASES/Refs-Fragmentation-Backup-CPU-RAM", follow_redirects=False)
+    assert moved.status_code == 308 and moved.headers["location"] == f"/api/documents/{REFS_CASE}"
+    similar = client.get("/api/documents/Cases/refs-fragmentation-backup-cpu-ram.MD/similar", params={"k": 2}, follow_redirects=False)
+    assert similar.status_code == 308 and similar.headers["location"] == f"/api/documents/{REFS_CASE}/similar?k=2"
+    assert client.get("/api/documents/CASES/Refs-Fragmentation-Backup-CPU-RAM").json()["id"] == REFS_CASE
+    assert client.get("/api/documents/cases/refs-fragmentation").status_code == 404
+    assert client.get("/api/documents/CASES/%2E%2E/cases/refs-fragmentation-backup-cpu-ram").status_code == 404
+
+
+def test_document_page_id_in_another_case_redirects_keeping_the_query(client: TestClient):
+    page = client.get("/documents/CASES/Refs-Fragmentation-Backup-CPU-RAM", params={"q": "refs cpu"}, follow_redirects=False)
+    assert page.status_code == 308 and page.headers["location"] == f"/documents/{REFS_CASE}?q=refs+cpu"
+    assert client.get("/documents/cases/no-such-case", headers={"accept": "text/html"}).status_code == 404
+
+
+def test_ambiguous_ids_are_404_and_a_redirect_quotes_the_id(settings: Settings, embedder: Embedder):
+    for name in ("articles/Dup.md", "articles/dup.md", "articles/Ошибка-печати.md"):
+        (settings.articles / name).write_text(f"# {name}\n\nThe print spooler stops after a driver update.\n", encoding="utf-8")
+    assert not build_index(settings, embedder, progress=False).errors
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/api/documents/articles/DUP.md").status_code == 404
+        assert c.get("/api/documents/articles/dup").status_code == 404
+        assert c.get("/api/documents/articles/Dup.md").json()["id"] == "articles/Dup.md"
+        moved = c.get("/api/documents/ARTICLES/ошибка-печати", follow_redirects=False)
+        assert moved.status_code == 308 and moved.headers["location"] == "/api/documents/" + quote("articles/Ошибка-печати.md")
 
 
 def test_pages_and_health(client: TestClient):

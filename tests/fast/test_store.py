@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -346,6 +347,36 @@ def test_catalog_maps_documents_and_passages(catalog, rowid, db):
     assert catalog.passages_of(["no/such.md"]) == []
     assert catalog.docs[UPDATE].product == "Windows Server"
     assert catalog.docs[NETWORK].product == "" and catalog.docs[NETWORK].facet_values("product") == ()
+
+
+def id_catalog(*ids: str) -> Catalog:
+    return Catalog([DocumentRow(n, d, d, "article", "en", (), {}) for n, d in enumerate(ids, start=1)], [])
+
+
+REFS = "cases/refs-fragmentation-backup-cpu-ram.md"
+SHADOW = "articles/instantáneas-vss.md"  # NFC, as the indexer found it on disk
+
+
+@pytest.mark.parametrize("asked", [
+    REFS, "CASES/Refs-Fragmentation-Backup-CPU-RAM", "cases/refs-fragmentation-backup-cpu-ram", "Cases/REFS-fragmentation-backup-cpu-ram.MD",
+])
+def test_resolve_ignores_letter_case_and_the_md_suffix(asked: str):
+    assert id_catalog(REFS, SHADOW).resolve(asked) == REFS
+
+
+def test_resolve_casefolds_and_normalises_unicode():
+    catalog = id_catalog(SHADOW, "articles/Hauptstraße.md", "cases/ошибка-9002.md")
+    assert catalog.resolve(unicodedata.normalize("NFD", "ARTICLES/INSTANTÁNEAS-VSS")) == SHADOW
+    assert catalog.resolve("articles/hauptstrasse") == "articles/Hauptstraße.md"  # casefold: ß is ss
+    assert catalog.resolve("CASES/ОШИБКА-9002.md") == "cases/ошибка-9002.md"
+
+
+def test_resolve_is_none_for_unknown_and_ambiguous_ids():
+    catalog = id_catalog("cases/Dup.md", "cases/dup.md", REFS)
+    assert catalog.resolve("cases/DUP.md") is None and catalog.resolve("cases/dup") is None
+    assert catalog.resolve("cases/Dup.md") == "cases/Dup.md"  # an exact id is never ambiguous
+    assert catalog.resolve("cases/refs-fragmentation") is None and catalog.resolve("") is None
+    assert catalog.resolve("cases/refs-fragmentation-backup-cpu-ram.md.md") is None
 
 
 def test_lexical_rank_and_allowed(lexical):
