@@ -8,15 +8,19 @@ This module assembles the app: state, security middleware, error handling and th
 from __future__ import annotations
 
 import hmac
+import importlib.resources
 import shlex
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
 
 from api.rendering import highlight_html
 from api.routes import documents, feedback, pages, search, service
@@ -29,6 +33,8 @@ from kb.search import load_match_model
 from kb.store.searches import SearchLog
 
 HERE = Path(__file__).parent
+API_DOCS_ASSETS = Path(str(importlib.resources.files("fastapi_offline") / "static"))
+"""Swagger UI as the fastapi-offline package ships it: the API docs need no CDN."""
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -42,7 +48,8 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         embedder = load_embedder(settings)
         live = LiveIndex(IndexLayout(settings.index), embedder, settings.search,
                          match_model=load_match_model(settings, embedder.model_id))
-    app = FastAPI(title="casebook", summary="Search support articles and resolved cases by symptom.", version="0.1.0")
+    app = FastAPI(title="casebook", summary="Search support articles and resolved cases by symptom.", version="0.1.0",
+                  docs_url=None, redoc_url=None)  # /docs is served below from packaged assets; ReDoc loads a logo from its CDN
     app.state.settings = settings
     app.state.live = live
     app.state.search_log = SearchLog(settings.search_log)
@@ -51,11 +58,38 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     templates.env.filters["fold"] = fold
     templates.env.filters["shell_quote"] = shlex.quote
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/api-docs-assets", StaticFiles(directory=API_DOCS_ASSETS), name="api-docs-assets")
+    app.add_api_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, error_page)
     app.middleware("http")(security_headers)
     for module in (search, feedback, documents, service, pages):
         app.include_router(module.router)
     return app
+
+
+def swagger_ui() -> HTMLResponse:
+    """The API docs, from packaged assets: they work on a network without internet access."""
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="casebook API",
+                               swagger_js_url="/api-docs-assets/swagger-ui-bundle.js",
+                               swagger_css_url="/api-docs-assets/swagger-ui.css", swagger_favicon_url="/static/favicon.svg")
+
+
+
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page links; answer with the page's icon."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
+async def error_page(request: Request, exc: HTTPException) -> Response:
+    """JSON for the API (and clients that ask for JSON), an HTML page with a search box for people."""
+    wants_html = "text/html" in request.headers.get("accept", "")
+    if request.url.path.startswith(("/api/", "/healthz", "/openapi.json")) or not wants_html or exc.status_code < 400:
+        return await http_exception_handler(request, exc)
+    return request.app.state.templates.TemplateResponse(
+        request, "error.html", {"status": exc.status_code, "detail": exc.detail, "q": ""},
+        status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -84,7 +118,7 @@ async def security_headers(request: Request, call_next):
     if not path.startswith(("/docs", "/redoc")):
         response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"  # other sites never see a URL (queries are in it); "back to the results" reads it
     return response
 
 

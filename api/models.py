@@ -140,6 +140,7 @@ class DocumentResponse(WithUrl):
     tags: list[str]
     meta: dict = Field(description="All front matter fields.")
     body: str = Field(exclude=True)
+    body_line: int = Field(1, exclude=True)
 
     @computed_field(description="The Markdown body rendered as HTML with raw HTML disabled.")
     @property

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,14 +29,50 @@ if not Path(CHROMIUM).exists():
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1200, "height": 900})
-        yield context.new_page()
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+NOT_FOUND = "/documents/cases/nope.md"
+PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
+
+
+@contextmanager
+def fresh_page(browser, viewport: dict):
+    """A page in its own context, and the console errors and page errors it logs: the test asserts none.
+    Chromium logs the 404 status of a page opened on purpose at `/documents/cases/nope.md`; that one is expected."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    problems: list[str] = []
+
+    def console(message):
+        expected = message.location.get("url", "").endswith(NOT_FOUND) and "404" in message.text
+        if message.type == "error" and not expected:
+            problems.append(f"{message.text} ({message.location.get('url')})")
+
+    page.on("console", console)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        yield page, problems
+    finally:
+        context.close()
+
+
+def overflow(page) -> int:
+    """How many pixels the page is wider than the window (it scrolls sideways when > 0)."""
+    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
 def test_typing_a_symptom_shows_the_refs_case_first(live_server: str, page):
@@ -182,3 +220,150 @@ def test_paste_mode_finds_the_case_and_says_why(live_server: str, page):
     assert "title: Coffee machine in the lab shows E17" in page.locator(".no-match textarea.draft").input_value()
     page.screenshot(path=str(ARTIFACTS / "paste-no-match-draft.png"), full_page=True)
     assert errors == []
+
+
+QUERY = "backup fails access denied"
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_results_come_first_and_nothing_scrolls_sideways(live_server: str, browser, viewport):
+    """At phone width the header wraps, the filters fold behind a "Filters" button and the first
+    result is on the first screen; on a desktop the filters sit beside the results."""
+    with fresh_page(browser, viewport) as (page, problems):
+        page.goto(live_server + "/?q=" + QUERY.replace(" ", "+"))
+        first = page.locator("ol.results li").first
+        box = first.locator("a.title").bounding_box()
+        assert box["y"] + box["height"] <= viewport["height"], "the first result's title is below the first screen"
+        assert page.locator("button[type=submit]", has_text="Search").bounding_box()["x"] + 10 <= viewport["width"]
+        assert overflow(page) == 0
+        filters = page.locator("details.facets")
+        if viewport is PHONE:
+            assert filters.get_attribute("open") is None and filters.locator("summary").inner_text().startswith("Filters")
+            assert filters.bounding_box()["y"] < first.bounding_box()["y"]  # the button is above the results...
+            assert not filters.locator("a[data-facet=language]").first.is_visible()  # ...and the facets behind it
+            page.screenshot(path=str(ARTIFACTS / "phone-search.png"), full_page=False)
+            filters.locator("summary").click()
+            assert filters.locator("a[data-facet=language]").first.is_visible()
+            page.screenshot(path=str(ARTIFACTS / "phone-filters-open.png"), full_page=False)
+        else:
+            assert filters.get_attribute("open") is not None
+            assert filters.bounding_box()["x"] > first.bounding_box()["x"] + first.bounding_box()["width"] - 1
+            page.screenshot(path=str(ARTIFACTS / "desktop-search.png"), full_page=True)
+        for path in ("/documents/cases/refs-fragmentation-backup-cpu-ram.md", "/paste", "/new-case?q=ups+dies",
+                     "/documents/cases/nope.md", "/?q=0x8007005"):
+            page.goto(live_server + path)
+            assert overflow(page) == 0, path
+        assert problems == []
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_a_result_opens_at_its_passage_and_back_restores_the_list(live_server: str, browser, viewport):
+    with fresh_page(browser, viewport) as (page, problems):
+        page.goto(live_server + "/?q=" + QUERY.replace(" ", "+"))
+        page.locator("details.weak summary").click()
+        third = page.locator("li.result").nth(2)
+        third.scroll_into_view_if_needed()
+        heading = third.locator(".snippet .heading")
+        heading = heading.inner_text() if heading.count() else None
+        third.locator("a.title").click()
+        page.wait_for_selector("article.document")
+        assert page.url.endswith("#passage")
+        passage = page.locator("#passage")
+        box, header = passage.bounding_box(), page.locator("header.top").bounding_box()
+        assert header["height"] - 1 <= box["y"] < viewport["height"] / 2, "the passage is not at the top of the screen"
+        if heading:
+            assert passage.locator("h1, h2, h3, h4").first.inner_text() == heading.split(" › ")[-1]
+        assert passage.locator("mark").count() > 0  # the query's words, marked
+        assert page.input_value("#q") == QUERY  # the search box keeps the query
+        page.screenshot(path=str(ARTIFACTS / f"document-at-passage-{viewport['width']}.png"), full_page=False)
+
+        page.locator("a.back-to-results").first.click()
+        page.wait_for_selector("ol.results")
+        assert page.url == live_server + "/?q=" + QUERY.replace(" ", "+") + "#r3"
+        back_at = page.locator("#r3")
+        assert back_at.is_visible()  # the folded list was unfolded to show it...
+        top = back_at.bounding_box()["y"]
+        assert page.locator("header.top").bounding_box()["height"] - 1 <= top < viewport["height"] / 2  # ...at the top of the screen
+
+        # without the history (a shared link): the link itself returns to the result
+        page.goto(live_server + "/?q=" + QUERY.replace(" ", "+"))
+        href = page.locator("li.result a.title").nth(1).get_attribute("href")
+        page.goto(live_server + href)
+        back = page.locator("a.back-to-results").first.get_attribute("href")
+        assert back == "/?q=" + QUERY.replace(" ", "+") + "#r2"
+        assert problems == []
+
+
+def test_api_docs_render_with_no_network_but_the_app(live_server: str, browser):
+    with fresh_page(browser, DESKTOP) as (page, problems):
+        outside: list[str] = []
+
+        def only_the_app(route):
+            if route.request.url.startswith(live_server):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_the_app)
+        page.goto(live_server + "/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=15000)
+        assert "casebook" in page.locator(".swagger-ui .info .title").inner_text()
+        assert page.locator(".opblock-summary-path", has_text="/api/search").count() >= 1
+        page.screenshot(path=str(ARTIFACTS / "api-docs-offline.png"), full_page=False)
+        assert outside == [] and problems == []
+
+
+def test_error_pages_are_pages_with_a_search_box(live_server: str, browser):
+    with fresh_page(browser, PHONE) as (page, problems):
+        response = page.goto(live_server + "/documents/cases/nope.md")
+        assert response.status == 404
+        assert page.locator("h1").inner_text() == "Not found"
+        assert "no document" in page.locator(".error-page .notice").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "not-found.png"), full_page=False)
+        page.fill("#q", "ups keeps dying")
+        page.press("#q", "Enter")
+        page.wait_for_selector("ol.results li")
+        assert page.locator("ol.results li").first.get_attribute("data-id") == "articles/ups-battery-unexpected-shutdown.md"
+        assert page.goto(live_server + "/favicon.ico").ok
+        assert problems == []
+
+
+def test_search_as_you_type(live_server: str, browser):
+    """Results follow the typing (no Enter), stale requests are cancelled, the URL follows; Enter still submits."""
+    with fresh_page(browser, DESKTOP) as (page, problems):
+        page.goto(live_server + "/")
+        page.locator("#q").press_sequentially("ups keeps dying", delay=40)
+        page.wait_for_url(re.compile(r".*/\?q=ups\+keeps\+dying$"), timeout=5000)
+        assert page.locator("ol.results li").first.get_attribute("data-id") == "articles/ups-battery-unexpected-shutdown.md"
+        assert page.locator("#q").evaluate("box => box === document.activeElement")  # typing goes on in the same box
+        page.reload()
+        assert page.locator("ol.results li").first.get_attribute("data-id") == "articles/ups-battery-unexpected-shutdown.md"
+        page.fill("#q", "refs fragmentation backup server high cpu memory")
+        page.press("#q", "Enter")
+        page.wait_for_url(re.compile(r".*refs\+fragmentation.*"))
+        assert page.locator("ol.results li").first.get_attribute("data-id") == "cases/refs-fragmentation-backup-cpu-ram.md"
+        assert problems == []
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_keyboard_reaches_results_before_filters_and_axe_finds_nothing_serious(live_server: str, browser, viewport):
+    from axe_playwright_python.sync_playwright import Axe
+
+    with fresh_page(browser, viewport) as (page, problems):
+        page.goto(live_server + "/?q=" + QUERY.replace(" ", "+"))
+        page.focus("#q")
+        reached = []
+        for _ in range(15):
+            page.keyboard.press("Tab")
+            reached.append(page.evaluate("document.activeElement.closest('li.result') ? 'result' : "
+                                         "document.activeElement.closest('details.facets') ? 'filters' : 'other'"))
+        assert "result" in reached and ("filters" not in reached or reached.index("result") < reached.index("filters"))
+        outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("none", ""), "the focused element shows no focus ring"
+        for path in ("/?q=" + QUERY.replace(" ", "+"), "/documents/cases/refs-fragmentation-backup-cpu-ram.md?q=refs", "/paste",
+                     "/documents/cases/nope.md"):
+            page.goto(live_server + path)
+            serious = [v for v in Axe().run(page).response["violations"] if v["impact"] in ("serious", "critical")]
+            assert serious == [], (path, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious])
+        assert problems == []

@@ -3,6 +3,8 @@ match", identifiers first, totals and pages, filters that name their values, gap
 
 from __future__ import annotations
 
+import re
+
 import json
 import shutil
 from pathlib import Path
@@ -164,7 +166,9 @@ def test_new_case_page_offers_the_template_titled_with_the_query(client: TestCli
 
 def test_result_links_carry_the_query_to_the_document_page_and_its_verdict_buttons(client: TestClient):
     page = client.get("/", params={"q": "outlook keeps asking for password"}).text
-    assert 'href="/documents/cases/outlook-password-prompts-after-exchange-online-migration.md?q=outlook+keeps+asking+for+password"' in page
+    link = re.search(r'href="(/documents/cases/outlook-password-prompts-after-exchange-online-migration\.md\?[^"]+)"', page).group(1)
+    assert link.startswith("/documents/cases/outlook-password-prompts-after-exchange-online-migration.md?q=outlook+keeps+asking+for+password&amp;line=")
+    assert link.endswith("&amp;back=%2F%3Fq%3Doutlook%2Bkeeps%2Basking%2Bfor%2Bpassword%23r1#passage")  # the way back to this result
     doc = client.get("/documents/cases/outlook-password-prompts-after-exchange-online-migration.md",
                      params={"q": "outlook keeps asking for password"}).text
     assert "Did this answer “outlook keeps asking for password”?" in doc and 'name="verdict" value="not-helpful"' in doc
@@ -176,6 +180,9 @@ def test_a_search_is_logged_once_however_it_is_paged_or_returned_to(fresh: TestC
     client.get("/", params={"q": "zzqxv flibbertigibbet"})
     client.get("/", params={"q": "zzqxv flibbertigibbet", "offset": 10})                 # next page
     client.get("/", params={"q": "zzqxv flibbertigibbet", "thanks": "not-helpful"})      # back from a verdict
+    client.get("/", params={"q": "zzqxv flibbertigibbet"}, headers={"X-Casebook-Typing": "1"})  # typed, not submitted
+    client.get("/", params={"q": "zzqxv flibbertigibbet"},                             # back from a document
+               headers={"Referer": "http://testserver/documents/cases/x.md?q=zzqxv"})
     search(client, "zzqxv flibbertigibbet", offset=10)                                  # the API's next page
     assert [g["count"] for g in client.get("/api/gaps").json()["gaps"]] == [1]
     total = search(client, "zzqxv flibbertigibbet")["total"]
@@ -185,3 +192,32 @@ def test_a_search_is_logged_once_however_it_is_paged_or_returned_to(fresh: TestC
 
 def test_empty_filter_values_are_no_filter(client: TestClient):
     assert search(client, "backup", language="", product="", tag="")["total"] == search(client, "backup")["total"] > 0
+
+
+def test_a_document_opened_from_a_result_marks_the_passage_and_links_back(client: TestClient):
+    case = "/documents/cases/refs-fragmentation-backup-cpu-ram.md"
+    page = client.get("/", params={"q": "refs fragmentation backup server high cpu memory"}).text
+    href = re.search(r'href="(' + re.escape(case) + r'\?[^"]+)"', page).group(1).replace("&amp;", "&")
+    doc = client.get(href.split("#")[0]).text
+    section = doc[doc.index('<section id="passage"'):]
+    section = section[:section.index("</section>")]
+    assert "<mark>" in section  # the query's words, marked in the passage
+    assert 'class="back-to-results" href="/?q=refs+fragmentation+backup+server+high+cpu+memory#r1"' in doc
+    assert 'value="refs fragmentation backup server high cpu memory"' in doc  # kept in the search box
+    evil = client.get(case, params={"q": "refs", "back": "//evil.example/"}).text
+    assert 'href="//evil' not in evil and 'class="back-to-results" href="/?q=refs"' in evil  # a back link leads within the site only
+
+
+def test_page_errors_are_pages_and_api_errors_stay_json(client: TestClient):
+    html = client.get("/documents/cases/nope.md", headers={"Accept": "text/html"})
+    assert html.status_code == 404 and html.headers["content-type"].startswith("text/html")
+    assert "<h1 id=\"error-title\">Not found</h1>" in html.text and 'name="q"' in html.text
+    assert client.get("/no/such/page", headers={"Accept": "text/html"}).status_code == 404
+    api = client.get("/api/documents/cases/nope.md", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["detail"].startswith("no document")
+    assert client.get("/documents/cases/nope.md").json()["detail"].startswith("no document")  # a client that asks for JSON
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+    docs = client.get("/docs").text
+    assert "/api-docs-assets/swagger-ui-bundle.js" in docs and "cdn" not in docs
+    assert client.get("/api-docs-assets/swagger-ui-bundle.js").status_code == 200

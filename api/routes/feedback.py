@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
 from api.dependencies import CurrentSearcher, Log, find_document
 from api.models import ERRORS, FeedbackItem, FeedbackRecorded, FeedbackRequest, Verdict
+from api.rendering import local_path
 from api.routes.search import iso_time
 
 router = APIRouter()
@@ -44,8 +44,6 @@ def form_feedback(request: Request, searcher: CurrentSearcher, log: Log,
                   line: Annotated[int | None, Form(ge=0)] = None, back: Annotated[str, Form(max_length=2000)] = "/"):
     """The page's feedback buttons without JavaScript: record, then back to the page it came from."""
     api_feedback(searcher, log, FeedbackRequest(query=query, document=document, verdict=verdict, heading=heading, line=line))
-    target = urlsplit(back)
-    local = not target.scheme and not target.netloc and target.path.startswith("/") and not target.path.startswith("//")
-    path = (target.path + (f"?{target.query}" if target.query else "")) if local else "/"
+    path = (local_path(back) or "/").split("#")[0]
     separator = "&" if "?" in path else "?"
     return RedirectResponse(f"{path}{separator}thanks={verdict}", status_code=303)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api.dependencies import CurrentSearcher, Log, Templates, find_document, related_documents
 from api.models import AppliedFilters, SimilarResponse
+from api.rendering import local_path, render_markdown
 from api.routes.search import MAX_OFFSET, MAX_QUERY_CHARS, MAX_TICKET_CHARS, UnknownFilter, run_search
 from kb.catalog import Filters
 from kb.paste import analyse, case_draft
+from kb.query import parse_query
 from kb.search import timed
 from kb.scaffold import render, slug
 from kb.store.searches import VERDICTS
@@ -34,7 +36,7 @@ def page_search(request: Request, searcher: CurrentSearcher, log: Log, templates
     response, problems, code = None, [], 200
     if query:
         try:
-            response = run_search(searcher, log if offset == 0 and not thanks else None, query, applied, False, offset, PAGE_SIZE)
+            response = run_search(searcher, log if offset == 0 and not thanks and not repeated_search(request) else None, query, applied, False, offset, PAGE_SIZE)
         except UnknownFilter as exc:
             problems, code = [e["msg"] for e in exc.detail], 422
     return templates.TemplateResponse(
@@ -48,12 +50,17 @@ def page_search(request: Request, searcher: CurrentSearcher, log: Log, templates
 
 @router.get("/documents/{doc_id:path}", response_class=HTMLResponse)
 def page_document(request: Request, searcher: CurrentSearcher, templates: Templates, doc_id: str, q: str = "",
-                  thanks: str | None = None):
-    doc = find_document(searcher, doc_id)
+                  line: int | None = None, back: str = "", thanks: str | None = None):
+    """One document. Opened from a result (`q`, `line` of the matched passage, `back` to the results),
+    the passage's section is `#passage` and the query's words are marked."""
+    doc = find_document(searcher, doc_id, request)
+    query = q.strip()[:MAX_QUERY_CHARS]
+    passage_line = line - doc.body_line + 1 if line is not None and line >= doc.body_line else None
+    html = render_markdown(doc.body, doc.id, passage_line, parse_query(query).terms if query else ())
     return templates.TemplateResponse(request, "document.html",
-                                      {"doc": doc, "html": doc.html, "related": related_documents(searcher, doc.id, 5),
-                                       "q": q.strip()[:MAX_QUERY_CHARS], "here": local_url(request),
-                                       "thanks": verdict(thanks)})
+                                      {"doc": doc, "html": html, "related": related_documents(searcher, doc.id, 5),
+                                       "q": query, "here": local_url(request), "thanks": verdict(thanks),
+                                       "back": local_path(back) or (search_link(query, AppliedFilters()) if query else "")})
 
 
 @router.get("/paste", response_class=HTMLResponse)
@@ -122,6 +129,14 @@ def markdown_file(content: str, title: str) -> PlainTextResponse:
 def verdict(thanks: str | None) -> str | None:
     """The verdict a `thanks` parameter names (after a feedback form), or None."""
     return thanks if thanks in VERDICTS else None
+
+
+def repeated_search(request: Request) -> bool:
+    """Whether this page view is not a search of its own, so the log keeps one entry per search: a
+    request made while typing (only what is submitted is logged), or the way back from a document."""
+    came_from = urlsplit(request.headers.get("referer", ""))
+    return request.headers.get("x-casebook-typing") == "1" or (came_from.netloc == request.url.netloc and
+                                                               came_from.path.startswith("/documents/"))
 
 
 def local_url(request: Request) -> str:

@@ -47,3 +47,66 @@ document.addEventListener("keydown", (event) => {
     box.form.requestSubmit();
   }
 });
+
+// Filters are folded behind a "Filters" button on phones (the server sends them folded); wider
+// screens have room for them beside the results.
+const WIDE = window.matchMedia("(min-width: 601px)");
+function unfoldFiltersOnWideScreens(root) {
+  const filters = root.querySelector("details.facets");
+  if (filters && WIDE.matches) filters.open = true;
+}
+unfoldFiltersOnWideScreens(document);
+
+// Search as you type: after a pause, fetch the server-rendered results page and swap its <main>,
+// cancelling a request that a newer keystroke made stale; the URL follows, so reload and back work.
+// Enter still submits the form (and only submitted searches are logged).
+(() => {
+  const box = document.getElementById("q");
+  if (!box || location.pathname !== "/") return;
+  let timer = null;
+  let pending = null;
+  let shown = box.value.trim();
+  box.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => show(box.value.trim()), 250);
+  });
+  box.form.addEventListener("submit", () => {
+    clearTimeout(timer);
+    if (pending) pending.abort();
+  });
+  async function show(query) {
+    if (query === shown || (query.length > 0 && query.length < 2)) return;
+    if (pending) pending.abort();
+    pending = new AbortController();
+    const params = new URLSearchParams(location.search);
+    ["q", "offset", "thanks"].forEach((name) => params.delete(name));
+    if (query) params.set("q", query);
+    const url = params.toString() ? "/?" + params.toString() : "/";
+    try {
+      const response = await fetch(url, { signal: pending.signal, headers: { "X-Casebook-Typing": "1" } });
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const main = page.querySelector("main");
+      if (!main) return;
+      document.querySelector("main").replaceWith(main);
+      unfoldFiltersOnWideScreens(main);
+      document.title = page.title;
+      history.replaceState(null, "", url);
+      shown = query;
+    } catch (error) {
+      // a stale request was cancelled, or the server is unreachable: Enter still submits the form
+    }
+  }
+})();
+
+// Back from a document, the list opens at the result that was clicked (`#r3`), unfolding the less
+// related results when it is one of them.
+function showLinkedResult() {
+  const target = /^#r\d+$/.test(location.hash) && document.getElementById(location.hash.slice(1));
+  if (!target) return;
+  const folded = target.closest("details");
+  if (folded && !folded.open) {
+    folded.open = true;
+    target.scrollIntoView();
+  }
+}
+showLinkedResult();

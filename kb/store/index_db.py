@@ -80,6 +80,7 @@ class StoredDocument:
     tags: list[str]
     meta: dict
     body: str
+    body_line: int = 1  # file line where the body starts (after the front matter): passage lines are file lines
 
 
 @dataclass(frozen=True)
@@ -223,12 +224,12 @@ class IndexReader:
         return PassageRow(*row) if row else None
 
     def document(self, doc_id: str) -> StoredDocument | None:
-        row = self.conn.execute("SELECT id, title, type, language, tags, meta, body FROM documents WHERE id = ?",
+        row = self.conn.execute("SELECT id, title, type, language, tags, meta, body, body_line FROM documents WHERE id = ?",
                                 (doc_id,)).fetchone()
         if row is None:
             return None
         return StoredDocument(row["id"], row["title"], row["type"], row["language"], json.loads(row["tags"]),
-                              json.loads(row["meta"]), row["body"])
+                              json.loads(row["meta"]), row["body"], row["body_line"])
 
     def rank_documents(self, words: Sequence[str], weights: Sequence[float], limit: int) -> list[tuple[int, float]]:
         """(document rowid, BM25) of documents containing any of `words`, best first; weights per
