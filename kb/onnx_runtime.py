@@ -1,25 +1,34 @@
-"""A sentence-transformers model run by ONNX Runtime: the same vectors, faster on a CPU (README, "How it works").
+"""A sentence-transformers model run by ONNX Runtime: the same vectors, faster on a CPU, and without
+PyTorch once exported (README, "How it works").
 
-PyTorch's eager mode pays a fixed cost per operator that dominates a short query. sentence-transformers' own ONNX backend needs
-`optimum-onnx`, whose releases on the package index require transformers < 4.58 while
-sentence-transformers 6 requires transformers 5, so the model is exported here with
-`torch.onnx.export` (tokenizer, pooling and normalisation stay those of sentence-transformers:
-the whole module chain is traced). The export happens in memory at load time and is checked
-against PyTorch on probe sentences; a model that does not export, or whose
-ONNX vectors differ, stays on PyTorch.
+PyTorch's eager mode pays a fixed cost per operator that dominates a short query, and importing it
+and loading the model costs seconds per process. So the model is exported once, with
+`torch.onnx.export` (the whole module chain is traced: transformer, pooling, normalisation layers),
+into a folder keyed by the model's identity and files (`export_key`): `model.onnx`, the fast
+tokenizer's `tokenizer.json` and `encoder.json`. Before the folder is published it is loaded the
+way every later process loads it (ONNX Runtime and `tokenizers` only) and checked against PyTorch on
+probe sentences; a model that does not export, or whose ONNX vectors differ, stays on PyTorch.
+(sentence-transformers' own ONNX backend needs `optimum-onnx`, whose releases on the package index
+require transformers < 4.58 while sentence-transformers 6 requires transformers 5.)
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
+import json
 import os
+import shutil
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 PROBES = ["disk latency spikes during backup", "Falha ao iniciar o serviço após a atualização",
-          "Ошибка 0x80070005: доступ запрещён", "a"]
+          "Ошибка 0x80070005: доступ запрещён", "a", "  UPS Keeps DYING\n", "word " * 400]
 TOLERANCE = 1e-4  # largest allowed difference between a PyTorch and an ONNX vector component
+FORMAT = 1  # of an export folder; a new format exports again
+MODEL_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "tokenizer.json", "encoder.json"
 
 
 class OnnxExportError(RuntimeError):
@@ -27,49 +36,73 @@ class OnnxExportError(RuntimeError):
 
 
 class OnnxEncoder:
-    """Texts -> sentence embeddings: the model's own tokenizer, then an ONNX Runtime session."""
+    """Texts -> sentence embeddings with ONNX Runtime and the fast tokenizer: no PyTorch."""
 
-    def __init__(self, session, input_names: list[str], preprocess):
+    def __init__(self, session, tokenizer, meta: dict):
         self.session = session
-        self.input_names = input_names
-        self.preprocess = preprocess
+        self.tokenizer = tokenizer  # truncates and pads, as sentence-transformers feeds the model
+        self.meta = meta
+        self.input_names: list[str] = meta["input_names"]
+        self.dimension: int = meta["dimension"]
+        self.max_tokens: int = meta["max_tokens"]
+        self._counter = tokenizer.__class__.from_str(tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
 
     @classmethod
-    def export(cls, model) -> "OnnxEncoder":
-        """Trace `model` (a SentenceTransformer) into ONNX and open a session on it."""
+    def load(cls, folder: Path) -> "OnnxEncoder":
+        """An exported model (`export`), with ONNX Runtime and `tokenizers` only."""
         import onnxruntime as ort
-        import torch
+        from tokenizers import Tokenizer
 
-        preprocess = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
-        features = preprocess(PROBES[:2])
-        names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
-        wrapper = _SentenceEmbedding(model, names).eval()
-        buffer = io.BytesIO()
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    wrapper, tuple(features[n] for n in names), buffer, input_names=names,
-                    output_names=["sentence_embedding"], opset_version=17, dynamo=False,
-                    dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "sentence_embedding": {0: "batch"}},
-                )
-        except Exception as exc:  # the exporter raises many kinds for unsupported operators
-            raise OnnxExportError(f"{exc.__class__.__name__}: {exc}") from exc
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise OnnxExportError(f"{folder} is an export of format {meta.get('format')}, not {FORMAT}")
+        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        tokenizer.enable_truncation(meta["max_tokens"])
+        tokenizer.enable_padding(pad_id=meta["pad_id"], pad_token=meta["pad_token"])
         options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads() or os.cpu_count() or 1
+        options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not steal the web server's cores
         options.log_severity_level = 3
-        session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-        encoder = cls(session, names, preprocess)
-        encoder.check_against(model)
-        return encoder
+        session = ort.InferenceSession(str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+        return cls(session, tokenizer, meta)
+
+    @classmethod
+    def export(cls, model, folder: Path) -> "OnnxEncoder":
+        """Trace `model` (a SentenceTransformer) into `folder`, check it against PyTorch, and load it.
+        The folder appears whole or not at all: the export is written beside it and renamed."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            staging.chmod(0o755)  # mkdtemp makes it private; an export is shared like the index
+            _write_export(model, staging)
+            encoder = cls.load(staging)
+            encoder.check_against(model)
+            try:
+                staging.rename(folder)
+            except OSError:  # another process published the same export first: same bytes, keep theirs
+                pass
+            return cls.load(folder) if folder.exists() else encoder
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """Embeddings (not normalised) for one batch of texts."""
-        features = self.preprocess(texts)
-        feed = {n: np.asarray(features[n], dtype=np.int64) for n in self.input_names}
-        return self.session.run(None, feed)[0]
+        encodings = self.tokenizer.encode_batch([self._prepared(t) for t in texts])
+        columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
+                   "token_type_ids": [e.type_ids for e in encodings]}
+        return self.session.run(None, {n: np.asarray(columns[n], dtype=np.int64) for n in self.input_names})[0]
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of `text` without special tokens, untruncated (chunking sizes passages with it)."""
+        return len(self._counter.encode(self._prepared(text), add_special_tokens=False).ids)
+
+    def _prepared(self, text: str) -> str:
+        """The text as sentence-transformers hands it to the tokenizer: stripped, lower-cased if the model says so."""
+        text = text.strip()
+        return text.lower() if self.meta["do_lower_case"] else text
 
     def check_against(self, model) -> None:
         """Refuse to serve vectors that differ from PyTorch's: the index was built with them."""
@@ -77,6 +110,48 @@ class OnnxEncoder:
         difference = float(np.abs(self(PROBES) - expected).max())
         if difference > TOLERANCE:
             raise OnnxExportError(f"ONNX vectors differ from PyTorch by up to {difference:.2g}")
+
+
+def export_key(model_id: str, location: str) -> str:
+    """Names an export: the model's identity, and the name, size and time of each of its files when
+    it is a folder, so replacing the weights exports again. Cheap: no file is read."""
+    digest = hashlib.sha256(f"{FORMAT}\0{model_id}".encode())
+    root = Path(location)
+    if root.is_dir():
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(f"\0{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _write_export(model, folder: Path) -> None:
+    """model.onnx, tokenizer.json and encoder.json of a SentenceTransformer."""
+    import torch
+
+    tokenizer = model.tokenizer
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise OnnxExportError("the model's tokenizer has no fast (tokenizers) version")
+    preprocess = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
+    features = preprocess(PROBES[:2])
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
+    wrapper = _SentenceEmbedding(model, names).eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper, tuple(features[n] for n in names), str(folder / MODEL_FILE), input_names=names,
+                output_names=["sentence_embedding"], opset_version=17, dynamo=False,
+                dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "sentence_embedding": {0: "batch"}},
+            )
+    except Exception as exc:  # the exporter raises many kinds for unsupported operators
+        raise OnnxExportError(f"{exc.__class__.__name__}: {exc}") from exc
+    backend.save(str(folder / TOKENIZER_FILE))
+    dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    meta = {"format": FORMAT, "input_names": names, "dimension": int(dimension()),
+            "max_tokens": int(model.max_seq_length or 256), "do_lower_case": bool(getattr(model[0], "do_lower_case", False)),
+            "pad_id": int(tokenizer.pad_token_id or 0), "pad_token": str(tokenizer.pad_token or "[PAD]")}
+    (folder / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
 def _SentenceEmbedding(model, names: list[str]):

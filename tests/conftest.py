@@ -31,8 +31,17 @@ ARTICLES = ROOT / "articles"
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return Embedder()
+def model_cache(tmp_path_factory) -> Path:
+    """One ONNX export per test session, shared by the session's embedder and every `kb` subprocess
+    (KB_MODEL_CACHE), so only the first model load pays for PyTorch and the export."""
+    folder = tmp_path_factory.mktemp("models")
+    os.environ["KB_MODEL_CACHE"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def embedder(model_cache: Path) -> Embedder:
+    return Embedder(models_dir=model_cache)
 
 
 @pytest.fixture()

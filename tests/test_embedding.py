@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kb.embedding import Embedder, ModelError
-from kb.onnx_runtime import OnnxEncoder, OnnxExportError
+from kb.onnx_runtime import OnnxEncoder, OnnxExportError, export_key
 
 TEXTS = [
     "ReFS volume fragmentation makes the backup server use ten times more CPU and RAM",
@@ -32,7 +38,7 @@ def test_onnx_runtime_gives_the_pytorch_vectors(embedder: Embedder):
 
 
 def test_model_that_does_not_export_stays_on_pytorch(monkeypatch, caplog):
-    def refuse(cls, model):
+    def refuse(cls, model, folder):
         raise OnnxExportError("unsupported operator")
 
     monkeypatch.setattr(OnnxEncoder, "export", classmethod(refuse))
@@ -44,12 +50,68 @@ def test_model_that_does_not_export_stays_on_pytorch(monkeypatch, caplog):
 
 
 def test_onnx_vectors_that_differ_are_refused(embedder: Embedder):
+    class Broken(OnnxEncoder):
+        def _prepared(self, text: str) -> str:
+            return "something else"
+
     encoder = embedder.onnx
-    broken = OnnxEncoder(encoder.session, encoder.input_names, lambda texts: encoder.preprocess(["something else"] * len(texts)))
     with pytest.raises(OnnxExportError, match="differ from PyTorch"):
-        broken.check_against(embedder.model)
+        Broken(encoder.session, encoder.tokenizer, encoder.meta).check_against(embedder.model)
+
+
+def test_the_export_is_made_once_and_loads_without_pytorch(embedder: Embedder, model_cache: Path):
+    """A later process loads the export with ONNX Runtime and `tokenizers` only, and embeds and counts
+    tokens exactly as the exporting one did."""
+    embedder.onnx  # exported into the session's model cache
+    assert [p.name for p in model_cache.iterdir() if not p.name.startswith(".")] == [export_key(embedder.model_id, embedder.location)]
+    script = ("import json, sys; from pathlib import Path; from kb.embedding import Embedder; "
+              f"e = Embedder(models_dir=Path({str(model_cache)!r})); v = e.encode({TEXTS!r}); "
+              "print(json.dumps({'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, "
+              "'tokens': [e.count_tokens(t) for t in " + repr(TEXTS) + "], 'vectors': v.tolist(), 'dimension': e.dimension}))")
+    out = json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout)
+    assert out["torch"] is False and out["transformers"] is False
+    assert out["dimension"] == 384 and np.abs(np.array(out["vectors"]) - embedder.encode(TEXTS)).max() < 1e-5
+    assert out["tokens"] == [len(embedder.model.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in TEXTS]
+
+
+def test_a_damaged_export_is_made_again(embedder: Embedder, tmp_path: Path, monkeypatch, caplog):
+    embedder.onnx
+    folder = tmp_path / export_key(embedder.model_id, embedder.location)
+    shutil.copytree(embedder.models_dir / folder.name, folder)
+    (folder / "model.onnx").write_bytes(b"not a model")
+    exported = []
+    monkeypatch.setattr(OnnxEncoder, "export", classmethod(lambda cls, model, target: exported.append(target) or embedder.onnx))
+    with caplog.at_level(logging.WARNING, logger="kb.embedding"):
+        again = Embedder(models_dir=tmp_path)
+        assert again.onnx is embedder.onnx
+    assert exported == [folder] and not folder.exists() and "is unusable" in caplog.text
 
 
 def test_unknown_runtime_is_an_error():
     with pytest.raises(ModelError, match="runtime must be one of"):
         Embedder(runtime="tensorflow")
+
+
+def cli_imports_torch(args: list[str], env: dict) -> tuple[bool, str]:
+    """Run `kb ARGS` in a fresh interpreter; whether PyTorch was imported, and what it printed."""
+    script = ("import sys; from kb.cli import app\n"
+              "try:\n    app(sys.argv[1:], standalone_mode=False)\nfinally:\n"
+              "    print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stderr.strip().endswith("TORCH") and not done.stderr.strip().endswith("NO-TORCH"), done.stdout
+
+
+def test_search_and_incremental_index_never_import_pytorch(kb_settings, embedder: Embedder, tmp_path: Path):
+    """With the model's export present (made when the session's index was built), `kb search` and a
+    `kb index` that embeds an edited article run on ONNX Runtime alone."""
+    env = {**os.environ, "KB_INDEX": str(kb_settings.index), "KB_ARTICLES": str(kb_settings.articles)}
+    torch, printed = cli_imports_torch(["search", "ups keeps dying"], env)
+    assert not torch and "ups-battery-unexpected-shutdown.md" in printed
+    articles = tmp_path / "articles"
+    shutil.copytree(kb_settings.articles, articles)
+    edited = articles / "articles" / "rdp-black-screen.md"
+    env = {**env, "KB_ARTICLES": str(articles), "KB_INDEX": str(tmp_path / "index"), "KB_EMBEDDING_CACHE": str(kb_settings.cache_db)}
+    assert not cli_imports_torch(["index", "--quiet"], env)[0]  # every vector from the embedding cache
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n## Also\n\nA new paragraph nobody embedded before.\n", encoding="utf-8")
+    assert not cli_imports_torch(["index", "--quiet"], env)[0]  # the new passage embedded by ONNX Runtime
