@@ -7,6 +7,7 @@ This module assembles the app: state, security middleware, error handling and th
 
 from __future__ import annotations
 
+import base64
 import hmac
 import importlib.resources
 import shlex
@@ -22,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from api.limits import BodyLimit, bounded, encodable
 from api.rendering import highlight_html
 from api.routes import documents, feedback, pages, search, service
 from kb.config import Settings, load_settings
@@ -63,6 +65,8 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, error_page)
+    app.add_exception_handler(UnicodeEncodeError, not_text)
+    app.add_middleware(BodyLimit)
     app.middleware("http")(security_headers)
     for module in (search, feedback, documents, service, pages):
         app.include_router(module.router)
@@ -93,25 +97,40 @@ async def error_page(request: Request, exc: HTTPException) -> Response:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with FastAPI's error list, but never echoing back a huge input."""
+    """422 with FastAPI's error list, echoing a bounded summary of each input (`api.limits.bounded`):
+    a 2 MB array must not come back as a 2 MB answer."""
     errors = []
     for error in exc.errors():
-        value = error.get("input")
-        if isinstance(value, str) and len(value) > 200:
-            error = {**error, "input": value[:200] + f"… ({len(value):,} characters)"}
+        error = {**error, "loc": [bounded(part) for part in error.get("loc", ())], "msg": encodable(str(error.get("msg", "")))}
+        if "input" in error:
+            error["input"] = bounded(error["input"])
+        if len(repr(error.get("ctx"))) > 500:
+            del error["ctx"]
         errors.append(error)
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
+async def not_text(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+    """Input with lone surrogates (valid JSON escapes, not text) is a client error, not a 500."""
+    return JSONResponse({"detail": "the input contains lone surrogates (\\ud800-\\udfff escapes), which are not text"},
+                        status_code=400)
+
+
 async def security_headers(request: Request, call_next):
-    """API key and admin token checks, then security headers on every response."""
+    """API key and admin token checks, then security headers on every response. With
+    `protect_pages`, the API key guards the pages, `/docs` and `/openapi.json` too (a browser sends it
+    as the password of HTTP Basic authentication); `/healthz` stays open for monitoring."""
     settings: Settings = request.app.state.settings
     path = request.url.path
     if path.startswith("/api/admin/"):
-        denied = _check_secret(settings.admin_token, request.headers.get("authorization", "").removeprefix("Bearer "),
-                               "admin endpoints are disabled: set KB_ADMIN_TOKEN", "Authorization: Bearer <KB_ADMIN_TOKEN> required")
+        denied = _check_secret(settings.admin_token, _bearer(request), "admin endpoints are disabled: set KB_ADMIN_TOKEN",
+                               "Authorization: Bearer <KB_ADMIN_TOKEN> required")
     elif path.startswith("/api/"):
-        denied = _check_secret(settings.api_key, request.headers.get("x-api-key"), None, "X-API-Key header required")
+        denied = _check_secret(settings.api_key, _api_key(request), None, "X-API-Key header required")
+    elif settings.protect_pages and settings.api_key and path != "/healthz":
+        denied = _check_secret(settings.api_key, _api_key(request), None, "the API key is required (as the password)")
+        if denied is not None:
+            denied.headers["WWW-Authenticate"] = 'Basic realm="casebook", charset="UTF-8"'
     else:
         denied = None
     response = denied or await call_next(request)
@@ -120,6 +139,25 @@ async def security_headers(request: Request, call_next):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"  # other sites never see a URL (queries are in it); "back to the results" reads it
     return response
+
+
+def _bearer(request: Request) -> str | None:
+    """The token of `Authorization: Bearer <token>` (the scheme in any letter case), else None."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _api_key(request: Request) -> str | None:
+    """The API key: the X-API-Key header, or the password of HTTP Basic authentication (what a browser can send)."""
+    if key := request.headers.get("x-api-key"):
+        return key
+    scheme, _, encoded = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")[2] or None
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _check_secret(expected: str | None, given: str | None, disabled: str | None, missing: str) -> JSONResponse | None:

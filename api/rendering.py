@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from markdown_it.token import Token
@@ -36,16 +37,19 @@ def local_path(url: str) -> str | None:
     return url
 
 
-def _link_open(self, tokens, idx, options, env) -> str:
-    """Point relative `.md` links at document pages; mark external links noopener."""
-    token = tokens[idx]
-    parts = urlsplit(token.attrGet("href") or "")
-    if not parts.scheme and not parts.netloc and parts.path.endswith(".md"):
-        target = posixpath.normpath(posixpath.join(posixpath.dirname(env["doc_id"]), parts.path))
-        token.attrSet("href", document_url(target) + (f"#{parts.fragment}" if parts.fragment else ""))
-    elif parts.scheme in ("http", "https"):
-        token.attrSet("rel", "noopener noreferrer nofollow")
-    return self.renderToken(tokens, idx, options, env)
+def _rewrite_links(state) -> None:
+    """Core rule: relative `.md` links point at document pages; external links are marked noopener.
+    Done at parse time, so rendering never changes the (cached) tokens."""
+    for block in state.tokens:
+        for token in block.children or ():
+            if token.type != "link_open":
+                continue
+            parts = urlsplit(token.attrGet("href") or "")
+            if not parts.scheme and not parts.netloc and parts.path.endswith(".md"):
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(state.env["doc_id"]), parts.path))
+                token.attrSet("href", document_url(target) + (f"#{parts.fragment}" if parts.fragment else ""))
+            elif parts.scheme in ("http", "https"):
+                token.attrSet("rel", "noopener noreferrer nofollow")
 
 
 def _text(self, tokens, idx, options, env) -> str:
@@ -58,19 +62,36 @@ def _text(self, tokens, idx, options, env) -> str:
 
 
 _MD = markdown_parser(html=False).use(anchors_plugin, min_level=1, max_level=4)
-_MD.add_render_rule("link_open", _link_open)
+_MD.core.ruler.push("casebook_links", _rewrite_links)
 _MD.add_render_rule("text", _text)
+
+
+CACHED_BODY_CHARS = 256 * 1024
+"""Bodies up to this size keep their parsed tokens (64 of them: at most some 100 MB); larger ones,
+rare, are parsed on each view."""
+
+
+def _parsed(body: str, doc_id: str) -> tuple[Token, ...]:
+    """A body's tokens. Parsing is the slow part (pathological Markdown took seconds per view) and a
+    document page is rendered again for every query that opens it, so they are kept."""
+    return _parsed_cached(body, doc_id) if len(body) <= CACHED_BODY_CHARS else _parse(body, doc_id)
+
+
+def _parse(body: str, doc_id: str) -> tuple[Token, ...]:
+    return tuple(_MD.parse(body, {"doc_id": doc_id}))
+
+
+_parsed_cached = lru_cache(maxsize=64)(_parse)
 
 
 def render_markdown(body: str, doc_id: str, passage_line: int | None = None,
                     terms: Sequence[tuple[str, ...]] = ()) -> str:
     """HTML of a document body; links to sibling documents point at their pages. `passage_line`: the
     body line of a matched passage, whose section is wrapped as `#passage`; `terms`: query terms to mark."""
-    env = {"doc_id": doc_id, "terms": tuple(terms)}
-    tokens = _MD.parse(body, env)
+    tokens = list(_parsed(body, doc_id))
     if passage_line is not None:
         tokens = _wrap_section(tokens, passage_line)
-    return _MD.renderer.render(tokens, _MD.options, env)
+    return _MD.renderer.render(tokens, _MD.options, {"doc_id": doc_id, "terms": tuple(terms)})
 
 
 def _wrap_section(tokens: list[Token], line: int) -> list[Token]:

@@ -3,6 +3,7 @@ bad API input gets a 4xx; the API key and admin token are enforced."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.limits import MAX_BODY_BYTES
 from kb.config import Settings
 from kb.embedding import Embedder
 from kb.indexer import build_index
@@ -200,3 +202,68 @@ def test_huge_and_undecodable_requests_over_real_http(live_server: str):
     huge = raw(b"GET /api/search?q=" + b"a" * 100_000)
     assert huge.startswith(b"HTTP/1.1 422") and len(huge) < 5_000  # the error does not echo 100 kB back
     assert raw(b"GET /api/search?q=\xff\xfe").startswith(b"HTTP/1.1 400")
+
+
+# --- issue 16: body limits, bounded errors, surrogates, access -------------------------------------
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_parsed(api: TestClient):
+    big = b"[" + b"1," * (MAX_BODY_BYTES // 2) + b"1]"  # 1 MiB+ of JSON array
+    response = api.post("/api/similar", content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "request body over" in response.json()["detail"]
+
+    def chunks():  # no Content-Length: counted while read
+        for _ in range(40):
+            yield b"x" * 65536
+
+    chunked = api.post("/paste", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert chunked.status_code == 413
+
+
+def test_a_422_echoes_a_bounded_summary_of_any_input(api: TestClient):
+    array = json.dumps([1] * 200_000)  # under the body limit, not a ticket
+    response = api.post("/api/similar", content=array, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and len(response.content) < 2_000
+    assert "an array of 200,000 items" in response.text
+    long_text = api.post("/api/similar", json={"text": "x", "k": "y" * 50_000})
+    assert long_text.status_code == 422 and len(long_text.content) < 2_000
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ('{"text": "\\ud800"}', 422),
+    ('{"text": "disk \\udfff full", "k": 3}', 422),
+    ('{"text": "disk full", "type": "\\ud800"}', 422),
+    ('{"text": "disk full", "k": "\\ud800"}', 422),
+    ('{"\\ud800": 1, "text": "disk full"}', 200),  # an unknown key is ignored
+])
+def test_lone_surrogates_are_never_a_500(api: TestClient, body: str, status: int):
+    response = api.post("/api/similar", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    response.json()  # a JSON body that encodes
+
+
+@pytest.mark.parametrize("body", ['{"query": "\\ud800", "document": "cases/refs-fragmentation-backup-cpu-ram.md", "verdict": "solved"}',
+                                  '{"query": "q", "document": "\\ud800.md", "verdict": "solved"}'])
+def test_lone_surrogates_in_feedback_are_a_4xx(api: TestClient, body: str):
+    response = api.post("/api/feedback", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+
+
+def test_the_api_key_can_guard_the_pages_too(kb_settings: Settings):
+    client = TestClient(create_app(kb_settings.with_(api_key="s3cret", protect_pages=True, admin_token="adm1n")))
+    for path in ("/?q=backup", "/documents/cases/refs-fragmentation-backup-cpu-ram.md", "/docs", "/openapi.json", "/paste"):
+        denied = client.get(path)
+        assert denied.status_code == 401 and denied.headers["www-authenticate"].startswith("Basic"), path
+    assert client.get("/?q=backup", auth=("anyone", "s3cret")).status_code == 200  # a browser's Basic password
+    assert client.get("/?q=backup", auth=("anyone", "wrong")).status_code == 401
+    assert client.get("/api/search", params={"q": "backup"}, auth=("engineer", "s3cret")).status_code == 200
+    assert client.get("/healthz").status_code == 200  # monitoring stays open
+    open_pages = TestClient(create_app(kb_settings.with_(api_key="s3cret")))
+    assert open_pages.get("/?q=backup").status_code == 200  # off unless asked for
+
+
+@pytest.mark.parametrize(("header", "status"), [("Bearer adm1n", 200), ("bearer adm1n", 200), ("BEARER  adm1n ", 200),
+                                                 ("adm1n", 401), ("Basic adm1n", 401), ("Bearer", 401), ("Bearer wrong", 401)])
+def test_admin_auth_needs_the_bearer_scheme_in_any_letter_case(kb_settings: Settings, header: str, status: int):
+    client = TestClient(create_app(kb_settings.with_(admin_token="adm1n")))
+    assert client.post("/api/admin/reload", headers={"Authorization": header}).status_code == status

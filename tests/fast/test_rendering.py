@@ -76,3 +76,20 @@ def test_local_paths_are_kept(url):
                                  "evil.example", "", "/" + "a" * 5000])
 def test_anything_else_is_refused(url):
     assert local_path(url) is None
+
+
+def test_a_body_is_parsed_once_and_renders_the_same_every_time(monkeypatch):
+    """Pages re-render a document for every query (pathological Markdown took seconds per view), so
+    its tokens are kept; rendering must not change them (links were rewritten at render time)."""
+    import api.rendering as rendering
+
+    calls = []
+    parse = rendering._MD.parse
+    monkeypatch.setattr(rendering._MD, "parse", lambda src, env=None: calls.append(src) or parse(src, env))
+    body = BODY + "\nUnique body for this test.\n"
+    first = render_markdown(body, "cases/x.md")
+    marked = render_markdown(body, "cases/x.md", passage_line=5, terms=parse_query("backup").terms)
+    again = render_markdown(body, "cases/x.md")
+    assert len(calls) == 1
+    assert first == again and 'href="/documents/cases/other.md#cause"' in again
+    assert 'href="/documents/cases/other.md#cause"' in marked and "<mark>" in marked
