@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = 5 * 1024 * 1024
     api_key: str | None = None
     """When set (KB_API_KEY), /api/* requires it in the X-API-Key header."""
+    protect_pages: bool = False
+    """KB_PROTECT_PAGES=1: the API key guards the web pages, /docs and /openapi.json too (browsers send
+    it as the password of HTTP Basic authentication); /healthz stays open."""
     admin_token: str | None = None
     """KB_ADMIN_TOKEN: enables /api/admin/* for requests bearing it; admin is off without it."""
     embedding_cache: Path | None = None
