@@ -9,14 +9,21 @@ encoded (lone surrogates).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from fastapi import HTTPException
 
 MAX_BODY_BYTES = 1024 * 1024
 """The largest request body: a 20,000-character ticket is at most 80 kB of UTF-8, 480 kB as a
 form (line breaks doubled, every byte percent-encoded)."""
 ECHO_CHARS = 200
 """Characters of an input a 422 echoes back."""
+PASTE_WAIT_SECONDS = 30.0
+"""How long a pasted ticket waits for the one paste slot before a 503."""
+_PASTE_SLOT = threading.BoundedSemaphore(1)
 
 
 class BodyLimit:
@@ -90,3 +97,16 @@ def bounded(value: Any) -> Any:
 def encodable(text: str) -> str:
     """`text` with lone surrogates (valid in JSON escapes, not in UTF-8) written as \\udXXX."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@contextmanager
+def one_paste_at_a_time() -> Iterator[None]:
+    """Pasted tickets are analysed and embedded one at a time (up to 8 model-sized pieces each): four
+    clients posting 20,000-character tickets must not take every core from the searches. One that
+    waits too long gets a 503 with Retry-After."""
+    if not _PASTE_SLOT.acquire(timeout=PASTE_WAIT_SECONDS):
+        raise HTTPException(503, "busy with other pasted tickets; try again in a few seconds", headers={"Retry-After": "5"})
+    try:
+        yield
+    finally:
+        _PASTE_SLOT.release()

@@ -267,3 +267,19 @@ def test_the_api_key_can_guard_the_pages_too(kb_settings: Settings):
 def test_admin_auth_needs_the_bearer_scheme_in_any_letter_case(kb_settings: Settings, header: str, status: int):
     client = TestClient(create_app(kb_settings.with_(admin_token="adm1n")))
     assert client.post("/api/admin/reload", headers={"Authorization": header}).status_code == status
+
+
+def test_pasted_tickets_take_turns_and_a_long_wait_is_a_503(api: TestClient, monkeypatch):
+    """One paste is analysed at a time, so pastes cannot take every core from searches."""
+    import api.limits as limits
+
+    monkeypatch.setattr(limits, "PASTE_WAIT_SECONDS", 0.2)
+    assert limits._PASTE_SLOT.acquire(timeout=5)  # another paste is being analysed
+    try:
+        busy = api.post("/api/similar", json={"text": "backup fails with 0x80070005"})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+        assert api.post("/paste", data={"text": "backup fails with 0x80070005"}).status_code == 503
+        assert api.get("/api/search", params={"q": "backup fails"}).status_code == 200  # searches do not wait
+    finally:
+        limits._PASTE_SLOT.release()
+    assert api.post("/api/similar", json={"text": "backup fails with 0x80070005"}).status_code == 200

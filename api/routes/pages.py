@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api.dependencies import CurrentSearcher, Log, Templates, find_document, related_documents
+from api.limits import one_paste_at_a_time
 from api.models import AppliedFilters, SimilarResponse
 from api.rendering import local_path, render_markdown
 from api.routes.search import MAX_OFFSET, MAX_QUERY_CHARS, MAX_TICKET_CHARS, UnknownFilter, run_search
@@ -77,7 +78,8 @@ def page_paste(request: Request, searcher: CurrentSearcher, templates: Templates
     kind = type if type in ("article", "case") else None
     problems, analysis, answer = [], None, None
     if text.strip():
-        (hits, analysis), took = timed(searcher.similar, text, 10, Filters(type=kind))
+        with one_paste_at_a_time():
+            (hits, analysis), took = timed(searcher.similar, text, 10, Filters(type=kind))
         answer = SimilarResponse.of(hits, analysis, took)
     else:
         problems = ["Paste a ticket, a log or an error message first."]

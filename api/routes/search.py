@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from api.dependencies import CurrentSearcher, Log
+from api.limits import one_paste_at_a_time
 from api.models import (
     ERRORS, AppliedFilters, ErrorBody, FacetValue, Gap, GapsResponse, IdentifierCount, MatchCounts, SearchResponse,
     SearchResult, SimilarRequest, SimilarResponse,
@@ -108,7 +109,8 @@ def api_similar(searcher: CurrentSearcher, request: SimilarRequest) -> SimilarRe
     if len(request.text) > MAX_TICKET_CHARS:
         raise HTTPException(413, f"ticket text is {len(request.text):,} characters; the limit is {MAX_TICKET_CHARS:,}. "
                                  "Send the subject and the first part of the body.")
-    (hits, analysis), took = timed(searcher.similar, request.text, request.k, Filters(type=request.type))
+    with one_paste_at_a_time():
+        (hits, analysis), took = timed(searcher.similar, request.text, request.k, Filters(type=request.type))
     return SimilarResponse.of(hits, analysis, took)
 
 
