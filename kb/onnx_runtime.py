@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -28,7 +29,12 @@ PROBES = ["disk latency spikes during backup", "Falha ao iniciar o serviço apó
           "Ошибка 0x80070005: доступ запрещён", "a", "  UPS Keeps DYING\n", "word " * 400]
 TOLERANCE = 1e-4  # largest allowed difference between a PyTorch and an ONNX vector component
 FORMAT = 1  # of an export folder; a new format exports again
+log = logging.getLogger("kb.embedding")
 MODEL_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "tokenizer.json", "encoder.json"
+QUERY_MODEL_FILE = "model.query-int8.onnx"
+QUERY_AGREEMENT = 0.98
+"""Least cosine between an int8 query vector and its float one on every probe; below it queries stay
+float. Measured with MiniLM: 0.993-0.996, MRR@10 within 0.001 of float on dev and msdocs (README)."""
 
 
 class OnnxExportError(RuntimeError):
@@ -38,8 +44,9 @@ class OnnxExportError(RuntimeError):
 class OnnxEncoder:
     """Texts -> sentence embeddings with ONNX Runtime and the fast tokenizer: no PyTorch."""
 
-    def __init__(self, session, tokenizer, meta: dict):
+    def __init__(self, session, tokenizer, meta: dict, query_session=None):
         self.session = session
+        self.query_session = query_session or session  # the int8 twin for short query texts, when made
         self.tokenizer = tokenizer  # truncates and pads, as sentence-transformers feeds the model
         self.meta = meta
         self.input_names: list[str] = meta["input_names"]
@@ -50,9 +57,9 @@ class OnnxEncoder:
         self._counter.no_padding()
 
     @classmethod
-    def load(cls, folder: Path) -> "OnnxEncoder":
-        """An exported model (`export`), with ONNX Runtime and `tokenizers` only."""
-        import onnxruntime as ort
+    def load(cls, folder: Path, int8_queries: bool = False) -> "OnnxEncoder":
+        """An exported model (`export`), with ONNX Runtime and `tokenizers` only; with `int8_queries`,
+        queries run on its int8 quantisation (made here the first time: no PyTorch needed)."""
         from tokenizers import Tokenizer
 
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
@@ -61,13 +68,10 @@ class OnnxEncoder:
         tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         tokenizer.enable_truncation(meta["max_tokens"])
         tokenizer.enable_padding(pad_id=meta["pad_id"], pad_token=meta["pad_token"])
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not steal the web server's cores
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
-        return cls(session, tokenizer, meta)
+        encoder = cls(_session(folder / MODEL_FILE), tokenizer, meta)
+        if int8_queries:
+            encoder.query_session = _query_session(folder, encoder) or encoder.session
+        return encoder
 
     @classmethod
     def export(cls, model, folder: Path) -> "OnnxEncoder":
@@ -88,12 +92,16 @@ class OnnxEncoder:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        """Embeddings (not normalised) for one batch of texts."""
+    def __call__(self, texts: list[str], session=None) -> np.ndarray:
+        """Embeddings (not normalised) for one batch of texts (by `session`, default the float model)."""
         encodings = self.tokenizer.encode_batch([self._prepared(t) for t in texts])
         columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
                    "token_type_ids": [e.type_ids for e in encodings]}
-        return self.session.run(None, {n: np.asarray(columns[n], dtype=np.int64) for n in self.input_names})[0]
+        return (session or self.session).run(None, {n: np.asarray(columns[n], dtype=np.int64) for n in self.input_names})[0]
+
+    def queries(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of query texts: by the int8 model when it was made, about twice as fast."""
+        return self(texts, self.query_session)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` without special tokens, untruncated (chunking sizes passages with it)."""
@@ -110,6 +118,54 @@ class OnnxEncoder:
         difference = float(np.abs(self(PROBES) - expected).max())
         if difference > TOLERANCE:
             raise OnnxExportError(f"ONNX vectors differ from PyTorch by up to {difference:.2g}")
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not steal the web server's cores
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _query_session(folder: Path, encoder: OnnxEncoder):
+    """The int8 query model's session: dynamic per-channel quantisation of the float model, made once
+    and kept beside it when its vectors agree with the float ones on the probes (else None)."""
+    target = folder / QUERY_MODEL_FILE
+    if not target.exists():
+        _quantize(folder / MODEL_FILE, target)
+    session = _session(target)
+    agreement = _cosines(encoder(PROBES), encoder(PROBES, session))
+    if agreement.min() < QUERY_AGREEMENT:
+        log.warning("int8 query model of %s agrees only to %.3f with the float one: queries stay float", folder, agreement.min())
+        return None
+    return session
+
+
+def _quantize(source: Path, target: Path) -> None:
+    """int8 weights (per channel), written beside `target` and renamed into place."""
+    import logging as _logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    staging = Path(tempfile.mkdtemp(prefix=".int8-", dir=target.parent))
+    quiet = _logging.getLogger().level
+    try:
+        _logging.getLogger().setLevel(_logging.ERROR)  # the quantiser warns through the root logger
+        quant_pre_process(str(source), str(staging / "pre.onnx"), skip_symbolic_shape=True)
+        quantize_dynamic(str(staging / "pre.onnx"), str(staging / "int8.onnx"), per_channel=True, weight_type=QuantType.QInt8)
+        os.replace(staging / "int8.onnx", target)
+    finally:
+        _logging.getLogger().setLevel(quiet)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 def export_key(model_id: str, location: str) -> str:

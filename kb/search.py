@@ -56,7 +56,7 @@ class Searcher:
         self.embedder = embedder
         self.weights = weights
         self.match_model = match_model
-        self.encode_query = QueryEncoder(embedder.encode, weights.query_memo)
+        self.encode_query = QueryEncoder(embedder.encode_queries, weights.query_memo)
         try:
             self._load()
         except (IndexUnusable, ModelMismatch):
@@ -84,7 +84,7 @@ class Searcher:
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder, weights: SearchSettings = SearchSettings(),
              match_model: MatchModel | None = None) -> "Searcher":
-        return cls(IndexLayout(index_dir).require_current(), embedder, weights, match_model)
+        return IndexLayout(index_dir).open_first_good(lambda build: cls(build, embedder, weights, match_model))
 
     def with_weights(self, weights: SearchSettings) -> "Searcher":
         """The same loaded index ranking with other weights (fusion tuning)."""

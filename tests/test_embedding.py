@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kb.embedding import Embedder, ModelError
-from kb.onnx_runtime import OnnxEncoder, OnnxExportError, export_key
+from kb.onnx_runtime import QUERY_MODEL_FILE, OnnxEncoder, OnnxExportError, export_key
 
 TEXTS = [
     "ReFS volume fragmentation makes the backup server use ten times more CPU and RAM",
@@ -115,3 +115,14 @@ def test_search_and_incremental_index_never_import_pytorch(kb_settings, embedder
     assert not cli_imports_torch(["index", "--quiet"], env)[0]  # every vector from the embedding cache
     edited.write_text(edited.read_text(encoding="utf-8") + "\n## Also\n\nA new paragraph nobody embedded before.\n", encoding="utf-8")
     assert not cli_imports_torch(["index", "--quiet"], env)[0]  # the new passage embedded by ONNX Runtime
+
+
+def test_queries_run_on_an_int8_model_that_agrees_with_the_float_one(embedder: Embedder, model_cache: Path):
+    queries = ["ups keeps dying", "job fails with 0x80070005", "falha ao iniciar o serviço", "ошибка 9002 журнал транзакций"]
+    int8, float32 = embedder.encode_queries(queries), embedder.encode(queries)
+    folder = model_cache / export_key(embedder.model_id, embedder.location)
+    assert (folder / QUERY_MODEL_FILE).exists() and embedder.onnx.query_session is not embedder.onnx.session
+    assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+    agreement = (int8 * float32).sum(axis=1)
+    assert agreement.min() > 0.98 and agreement.max() < 0.99999  # close, and really the int8 model
+    assert np.array_equal(Embedder(models_dir=model_cache, int8_queries=False).encode_queries(queries[:1]), float32[:1])
