@@ -272,7 +272,7 @@ def test_a_result_opens_at_its_passage_and_back_restores_the_list(live_server: s
         box, header = passage.bounding_box(), page.locator("header.top").bounding_box()
         assert header["height"] - 1 <= box["y"] < viewport["height"] / 2, "the passage is not at the top of the screen"
         if heading:
-            assert passage.locator("h1, h2, h3, h4").first.inner_text() == heading.split(" › ")[-1]
+            assert passage.locator("h1, h2, h3, h4").first.inner_text() == heading.split(" > ")[-1]
         assert passage.locator("mark").count() > 0  # the query's words, marked
         assert page.input_value("#q") == QUERY  # the search box keeps the query
         page.screenshot(path=str(ARTIFACTS / f"document-at-passage-{viewport['width']}.png"), full_page=False)
@@ -329,9 +329,10 @@ def test_error_pages_are_pages_with_a_search_box(live_server: str, browser):
         assert problems == []
 
 
-def test_search_as_you_type(live_server: str, browser):
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_search_as_you_type(live_server: str, browser, viewport):
     """Results follow the typing (no Enter), stale requests are cancelled, the URL follows; Enter still submits."""
-    with fresh_page(browser, DESKTOP) as (page, problems):
+    with fresh_page(browser, viewport) as (page, problems):
         page.goto(live_server + "/")
         page.locator("#q").press_sequentially("ups keeps dying", delay=40)
         page.wait_for_url(re.compile(r".*/\?q=ups\+keeps\+dying$"), timeout=5000)
@@ -366,4 +367,17 @@ def test_keyboard_reaches_results_before_filters_and_axe_finds_nothing_serious(l
             page.goto(live_server + path)
             serious = [v for v in Axe().run(page).response["violations"] if v["impact"] in ("serious", "critical")]
             assert serious == [], (path, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in serious])
+        assert problems == []
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_snippets_show_the_documents_own_text_and_ids_resolve_in_any_case(live_server: str, browser, viewport):
+    with fresh_page(browser, viewport) as (page, problems):
+        page.goto(live_server + "/?q=" + QUERY.replace(" ", "+"))
+        page.locator("details.weak summary").click()
+        headings = [h.inner_text() for h in page.locator("li.result .snippet .heading").all()]
+        assert headings and not any(h.split(" > ")[-1].lower() in ("references", "summary") for h in headings), headings
+        page.goto(live_server + "/documents/CASES/Refs-Fragmentation-Backup-CPU-RAM?q=refs")
+        assert page.url == live_server + "/documents/cases/refs-fragmentation-backup-cpu-ram.md?q=refs"
+        assert "ReFS" in page.locator("article.document h1").first.inner_text()
         assert problems == []
