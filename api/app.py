@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
                   docs_url=None, redoc_url=None)  # /docs is served below from packaged assets; ReDoc loads a logo from its CDN
     app.state.settings = settings
     app.state.live = live
-    app.state.search_log = SearchLog(settings.search_log)
+    app.state.search_log = SearchLog(settings.search_log, keep_days=settings.log_days)  # pruned now and daily
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["highlight"] = highlight_html
     templates.env.filters["fold"] = fold

@@ -236,7 +236,9 @@ class FeedbackItem(FromCore):
 
 
 class Health(FromCore):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description='"degraded": searches are served, but something needs '
+                                                          "attention; `problems` says what.")
+    problems: list[str] = Field(default_factory=list, description="What is wrong, e.g. the search log cannot be written.")
     documents: int
     passages: int
     model: str

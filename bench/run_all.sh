@@ -21,3 +21,4 @@ run bench/build_throughput.py
 run bench/incremental.py
 run bench/vector_scale.py
 run bench/load.py --requests 10000 --clients 16
+run bench/gaps_scale.py

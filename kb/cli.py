@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from kb.config import Settings, load_settings
@@ -18,6 +18,29 @@ from kb.config import Settings, load_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="casebook: search support articles and resolved cases by symptom.")
 err = Console(stderr=True, soft_wrap=True)  # never wrap: `path:line: message` must stay one line
 out = Console()
+log_app = typer.Typer(no_args_is_help=True, help="The search log (index/searches.sqlite): searches and verdicts.")
+app.add_typer(log_app, name="log")
+
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"              # CSI: colours, cursor moves, clearing the screen
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"    # OSC: window title, hyperlinks, clipboard
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"        # DCS, SOS, PM, APC strings
+    r"|\x1b[ -/]*[0-~]?"                    # any other escape sequence
+    r"|\x9b[0-?]*[ -/]*[@-~]"               # CSI in its 8-bit form
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"       # the other C0 controls (tab and newline stay), DEL, C1
+)
+
+
+def clean(value: object) -> str:
+    """Content (titles, ids, snippets, resolutions, logged queries, file text quoted in errors) as inert
+    text: without escape sequences and control characters, a document cannot recolour, retitle or clear
+    the terminal. Print it in a `Text`, never as markup: `[/yellow]` in a resolution is text."""
+    return _CONTROL.sub("", str(value))
+
+
+def error(message: object) -> None:
+    """`error: <message>` on stderr, the message shown as it is written (cleaned, no markup)."""
+    err.print(Text.assemble(("error:", "red"), " ", clean(message)), highlight=False)
 
 
 @app.callback()
@@ -46,16 +69,16 @@ def index(
     try:
         report = build_index(settings, load_embedder(settings), full=full, progress=not quiet)
     except (ModelMismatch, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(exc)
         raise typer.Exit(2) from None
     for problem in report.errors:
-        err.print(f"[yellow]{problem}[/yellow] (skipped)", highlight=False)
+        err.print(Text.assemble((clean(problem), "yellow"), " (skipped)"), highlight=False)
     summary = (
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.deleted)} deleted, "
         f"{report.unchanged} unchanged, {len(report.errors)} skipped; {report.passages} passages, "
         f"{report.embedded} embedded in {report.seconds:.1f}s -> {report.build}"
     )
-    err.print(summary if report.changed or report.build is None else f"index up to date ({summary})", highlight=False)
+    err.print(Text(clean(summary if report.changed or report.build is None else f"index up to date ({summary})")))
 
 
 @app.command()
@@ -70,7 +93,7 @@ def check(
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
         if warnings or problem.severity == "error":
-            print(f"{_relative(settings.articles)}/{problem}")
+            print(clean(f"{_relative(settings.articles)}/{problem}"))
     err.print(f"{len(errors)} errors, {len(problems) - len(errors)} warnings", highlight=False)
     if errors:
         raise typer.Exit(1)
@@ -90,7 +113,7 @@ def new(
     from kb.scaffold import FOLDERS, new_document
 
     if kind not in FOLDERS or (from_file and kind != "case"):
-        err.print(f"[red]error:[/red] kind must be one of: {', '.join(FOLDERS)} (--from makes a case)")
+        error(f"kind must be one of: {', '.join(FOLDERS)} (--from makes a case)")
         raise typer.Exit(2)
     settings = settings_or_exit()
     content = None
@@ -103,14 +126,14 @@ def new(
         title = title or analysis.title or "Describe the symptom"
         content = case_draft(replace(analysis, title=title), language=language, product=product, tags=tag or [])
     if not title:
-        err.print("[red]error:[/red] give a title (or --from FILE to take it from a paste)")
+        error("give a title (or --from FILE to take it from a paste)")
         raise typer.Exit(2)
     try:
         path = new_document(settings.articles, kind, title, content, product=product, language=language, tags=tag or [])
     except FileExistsError as exc:
-        err.print(f"[red]error:[/red] {exc.filename} already exists; choose another title or edit that file")
+        error(f"{exc.filename} already exists; choose another title or edit that file")
         raise typer.Exit(1) from None
-    print(path)
+    print(clean(path))
 
 
 def read_text_arg(path: Path) -> str:
@@ -118,7 +141,7 @@ def read_text_arg(path: Path) -> str:
     try:
         return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        err.print(f"[red]error:[/red] cannot read {path}: {exc.strerror}", highlight=False)
+        error(f"cannot read {path}: {exc.strerror}")
         raise typer.Exit(2) from None
 
 
@@ -130,11 +153,10 @@ def settings_or_exit() -> Settings:
         return load_settings()
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        err.print(f"[red]error:[/red] invalid setting ({problems}); see \\[tool.casebook] in pyproject.toml and KB_* variables",
-                  highlight=False)
+        error(f"invalid setting ({problems}); see [tool.casebook] in pyproject.toml and KB_* variables")
         raise typer.Exit(2) from None
     except ValueError as exc:  # e.g. a secret in pyproject.toml
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        error(exc)
         raise typer.Exit(2) from None
 
 
@@ -163,7 +185,7 @@ def search(
     try:
         searcher = open_searcher(settings_or_exit())
     except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(exc)
         raise typer.Exit(2) from None
     hits = searcher.search(query, k=k, filters=Filters(type=type, tags=tuple(tag or ())), mode=mode)
     if as_json:  # the result objects of /api/search, with their ranking details
@@ -180,15 +202,24 @@ def search(
     for n, hit in enumerate(hits, start=1):
         strength = f"  {hit.match} ({hit.probability:.0%})" if hit.match else ""
         codes = f"  contains {', '.join(hit.identifiers)}" if hit.identifiers else ""
-        out.print(Text.assemble((f"{n}. {hit.title}", "bold"), f"  [{hit.type}] {hit.id}{strength}{codes}  score {hit.score:.4f} sim {hit.similarity:.3f}"))
+        out.print(Text.assemble((clean(f"{n}. {hit.title}"), "bold"),
+                                clean(f"  [{hit.type}] {hit.id}{strength}{codes}  score {hit.score:.4f} sim {hit.similarity:.3f}")))
         if hit.case:
             resolution = hit.case.resolution or hit.case.resolution_excerpt or "-"
-            out.print(f"   status: {hit.case.status or '?'}  resolution: {resolution}", highlight=False)
-        snippet = Text(f"   {hit.heading}: " if hit.heading else "   ")
-        body = Text(hit.snippet)
-        for start, end in hit.highlights:
-            body.stylize("bold yellow", start, end)
-        out.print(snippet + body)
+            out.print(Text(clean(f"   status: {hit.case.status or '?'}  resolution: {resolution}")))
+        out.print(Text(clean(f"   {hit.heading}: " if hit.heading else "   ")) + highlighted(hit.snippet, hit.highlights))
+
+
+def highlighted(snippet: str, highlights: list[tuple[int, int]]) -> Text:
+    """The snippet with its matched words in bold yellow, each piece cleaned on its own so the offsets hold."""
+    body, done = Text(), 0
+    for start, end in sorted(highlights):
+        start = max(start, done)
+        body.append(clean(snippet[done:start]))
+        body.append(clean(snippet[start:end]), "bold yellow")
+        done = max(done, end)
+    body.append(clean(snippet[done:]))
+    return body
 
 
 @app.command()
@@ -204,16 +235,16 @@ def similar(
     from kb.search import open_searcher, timed
 
     if type not in (None, "article", "case"):
-        err.print("[red]error:[/red] --type must be article or case")
+        error("--type must be article or case")
         raise typer.Exit(2)
     pasted = read_text_arg(source)
     if not pasted.strip():
-        err.print("[red]error:[/red] the paste is empty")
+        error("the paste is empty")
         raise typer.Exit(2)
     try:
         searcher = open_searcher(settings_or_exit())
     except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(exc)
         raise typer.Exit(2) from None
     (hits, analysis), took = timed(searcher.similar, pasted, k, Filters(type=type))
     if as_json:  # the body of POST /api/similar
@@ -221,21 +252,21 @@ def similar(
 
         print(SimilarResponse.of(hits, analysis, took).model_dump_json(indent=2))
         return
-    err.print(f"read {analysis.total_lines} lines: kept {len(analysis.lines)}, {analysis.repeated_lines} repeated, "
-              f"{analysis.dropped_lines} noise; codes: {', '.join(analysis.identifiers) or 'none'}", highlight=False, markup=False)
+    err.print(Text(clean(f"read {analysis.total_lines} lines: kept {len(analysis.lines)}, {analysis.repeated_lines} repeated, "
+                         f"{analysis.dropped_lines} noise; codes: {', '.join(analysis.identifiers) or 'none'}")))
     if hits and all(h.match == "weak" for h in hits):
         err.print("no strong match: when you solve it, `kb new case --from FILE` starts the write-up from this paste",
                   highlight=False, markup=False)
     for n, hit in enumerate(hits, start=1):
         strength = f"  {hit.match} ({hit.probability:.0%})" if hit.match else ""
-        out.print(Text.assemble((f"{n}. {hit.title}", "bold"), f"  [{hit.type}] {hit.id}{strength}"))
+        out.print(Text.assemble((clean(f"{n}. {hit.title}"), "bold"), clean(f"  [{hit.type}] {hit.id}{strength}")))
         if hit.case:
             resolution = hit.case.resolution or hit.case.resolution_excerpt or "-"
-            out.print(Text(f"   status: {hit.case.status or '?'}  root cause: {hit.case.root_cause or '-'}  resolution: {resolution}"))
+            out.print(Text(clean(f"   status: {hit.case.status or '?'}  root cause: {hit.case.root_cause or '-'}  resolution: {resolution}")))
         why = hit.why
         reasons = [f"codes {', '.join(why.codes)}" if why.codes else "", f"product {why.product}" if why.product else "",
                    f"version {why.version}" if why.version else "", f"symptom: {why.sentence}" if why.sentence else ""]
-        out.print(Text("   matched on " + "; ".join(r for r in reasons if r)))
+        out.print(Text(clean("   matched on " + "; ".join(r for r in reasons if r))))
 
 
 @app.command("eval")
@@ -266,9 +297,9 @@ def evaluate(
         try:
             queries = load_queries(path)
         except DocumentError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            error(exc)
             raise typer.Exit(2) from None
-        out.print(f"{path.name}: {len(queries)} queries, {len(searcher.catalog)} documents", highlight=False)
+        out.print(Text(clean(f"{path.name}: {len(queries)} queries, {len(searcher.catalog)} documents")))
         if pastes:
             print_paste_table(path.name, queries, searcher)
             continue
@@ -286,14 +317,14 @@ def evaluate(
         for metric in METRICS:
             table.add_column(metric, justify="right")
         for name, values in results.items():
-            table.add_row(name, *(f"{values[m]:.3f}" for m in METRICS))
+            table.add_row(Text(clean(name)), *(f"{values[m]:.3f}" for m in METRICS))
         out.print(table)
         if "hybrid" in modes:
-            by_slice = Table(title=f"{path.name}: hybrid by slice", title_justify="left")
+            by_slice = Table(title=Text(clean(f"{path.name}: hybrid by slice")), title_justify="left")
             for column in ("slice", "queries", *METRICS):
                 by_slice.add_column(column, justify="left" if column == "slice" else "right", no_wrap=True)
             for name, (count, values) in evaluate_slices(queries, runs["hybrid"]).items():
-                by_slice.add_row(name, str(count), *(f"{values[m]:.3f}" for m in METRICS))
+                by_slice.add_row(Text(clean(name)), str(count), *(f"{values[m]:.3f}" for m in METRICS))
             out.print(by_slice)
 
 
@@ -316,22 +347,21 @@ def calibrate(
     try:
         sets = [QuerySet(path.name, searcher, load_queries(path)) for path in query_sets]
     except DocumentError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        error(exc)
         raise typer.Exit(2) from None
     if not any(q.relevant for query_set in sets for q in query_set.queries):
-        err.print("[red]error:[/red] calibration needs queries with relevant documents; none of the given queries has any",
-                  highlight=False)
+        error("calibration needs queries with relevant documents; none of the given queries has any")
         raise typer.Exit(1)
     sets.append(QuerySet("error codes alone", searcher, identifier_queries(searcher), sets_cuts=False))
     try:
         model, reports = fit_model(sets, embedder.model_id)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        error(exc)
         raise typer.Exit(1) from None
     model.save(out)
     err.print(f"fitted on half of the queries: strong >= {model.strong:.3f}, partial >= {model.partial:.3f}", highlight=False)
     print_match_reports(reports, "the other half")
-    err.print(f"wrote {out}; use it with match_model = \"{out}\" under \\[tool.casebook] (or KB_MATCH_MODEL={out})", highlight=False)
+    err.print(Text(clean(f"wrote {out}; use it with match_model = \"{out}\" under [tool.casebook] (or KB_MATCH_MODEL={out})")))
 
 
 def print_paste_table(name: str, queries, searcher) -> None:
@@ -340,7 +370,7 @@ def print_paste_table(name: str, queries, searcher) -> None:
 
     from kb.evaluation import PASTE_METRICS, metrics, run_pastes, run_raw_pastes
 
-    table = Table(title=f"{name}: pasted tickets and logs", title_justify="left")
+    table = Table(title=Text(clean(f"{name}: pasted tickets and logs")), title_justify="left")
     for column in ("path", "top-1", "top-3", "mrr@10"):
         table.add_column(column, justify="left" if column == "path" else "right")
     for label, runner in (("raw paste to /api/search (first 1,000 characters)", run_raw_pastes),
@@ -355,7 +385,7 @@ def print_match_reports(reports: dict, title: str) -> None:
     from rich.table import Table
 
     for name, r in reports.items():
-        table = Table(title=f"{name}: match strength ({title})", title_justify="left", show_header=False)
+        table = Table(title=Text(clean(f"{name}: match strength ({title})")), title_justify="left", show_header=False)
         table.add_column("figure")
         table.add_column("value", justify="right")
         table.add_row("Brier score over the first ten results", f"{r.brier:.4f} ({r.results} results)")
@@ -371,7 +401,7 @@ def print_match_reports(reports: dict, title: str) -> None:
 def print_reliability(name: str, r) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{name}: reliability (held-out)", title_justify="left")
+    table = Table(title=Text(clean(f"{name}: reliability (held-out)")), title_justify="left")
     for column in ("predicted", "results", "mean predicted", "observed relevant"):
         table.add_column(column, justify="right")
     for low, high, count, observed, predicted in r.reliability:
@@ -382,22 +412,24 @@ def print_reliability(name: str, r) -> None:
 @app.command()
 def gaps(
     threshold: Annotated[Optional[float], typer.Option(help="For searches logged before match strength: best-result similarity under which a search is unanswered.")] = None,
-    since: Annotated[Optional[str], typer.Option(help="Only searches at or after this ISO date (UTC).")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only searches at or after this ISO date (UTC); default: the last log_days days.")] = None,
     limit: Annotated[int, typer.Option(help="Groups to show.")] = 20,
 ) -> None:
     """Searches whose first result was not a strong match, and answers marked "not helpful", grouped by wording."""
     from kb.gaps import DEFAULT_THRESHOLD, find_gaps
-    from kb.store.searches import SearchLog
+    from kb.store.searches import SearchLog, window_start
 
-    log = SearchLog(settings_or_exit().search_log)
-    found = find_gaps(log.rows(since), DEFAULT_THRESHOLD if threshold is None else threshold, log.feedback(since))
+    settings = settings_or_exit()
+    log = SearchLog(settings.search_log, keep_days=settings.log_days)
+    since = since or window_start(settings.log_days)
+    found = find_gaps(log.rows(since, answered=False), DEFAULT_THRESHOLD if threshold is None else threshold, log.feedback(since))
     if not found:
         err.print("no content gaps recorded")
     for gap in found[:limit]:
         best = "no results" if gap.best_score is None else f"best {gap.best_score:.2f}"
         unhelpful = f"; {gap.not_helpful} not helpful: {', '.join(gap.unhelpful_documents)}" if gap.not_helpful else ""
         others = [q for q in gap.variants if q != gap.query]
-        print(f"{gap.count:>4}x  {gap.query}  ({best}{unhelpful}; last {gap.last_seen})" + (f"  also: {'; '.join(others[:3])}" if others else ""))
+        print(clean(f"{gap.count:>4}x  {gap.query}  ({best}{unhelpful}; last {gap.last_seen})" + (f"  also: {'; '.join(others[:3])}" if others else "")))
 
 
 @app.command()
@@ -410,16 +442,37 @@ def feedback(
 
     from kb.store.searches import SearchLog
 
-    rows = SearchLog(settings_or_exit().search_log).feedback(since)
+    settings = settings_or_exit()
+    rows = SearchLog(settings.search_log, keep_days=settings.log_days).feedback(since)
     if as_json:
         json.dump([asdict(r) for r in rows], sys.stdout, ensure_ascii=False, indent=2)
         print()
         return
     for r in rows:
         where = f" > {r.heading}" if r.heading else ""
-        print(f"{r.at}  {r.verdict:<11}  {r.doc_id}{where}  <- {r.query}")
+        print(clean(f"{r.at}  {r.verdict:<11}  {r.doc_id}{where}  <- {r.query}"))
     if not rows:
         err.print("no feedback recorded")
+
+
+@log_app.command("prune")
+def log_prune(
+    days: Annotated[Optional[int], typer.Option(min=1, help="Keep this many days (default: log_days, KB_LOG_DAYS).")] = None,
+) -> None:
+    """Delete searches and verdicts older than the retention window now (a server does it daily)."""
+    from kb.store.searches import SearchLog
+
+    settings = settings_or_exit()
+    days = days or settings.log_days
+    if not days:
+        err.print("log_days is 0: the log is kept forever; give --days N to prune it", highlight=False)
+        return
+    log = SearchLog(settings.search_log)
+    pruned = log.prune(days)
+    if pruned is None:
+        error(f"cannot prune the search log: {log.failure}")
+        raise typer.Exit(1)
+    print(f"removed {pruned.searches} searches and {pruned.feedback} feedback rows older than {days} days")
 
 
 @app.command()
@@ -436,7 +489,7 @@ def serve(
     try:
         application = create_app(settings_or_exit())
     except (IndexMissing, IndexUnusable, ModelMismatch) as exc:
-        err.print(f"[red]error:[/red] cannot serve: {exc}", highlight=False)
+        error(f"cannot serve: {exc}")
         raise typer.Exit(2) from None
     # h11 rather than httptools: on a 100 kB request line httptools answers a bare text 400, h11 lets the app answer in JSON
     uvicorn.run(application, host=host, port=port, log_level="info", http="h11")

@@ -7,10 +7,19 @@ results). Searches logged before match strength existed fall back to the cosine 
 Two queries are grouped when their sets of folded words (stop words dropped) overlap by at least
 half (Jaccard >= 0.5), so "ups keeps dying" and "UPS dying again" count as one need. Groups are
 listed most frequent first: the articles to write next.
+
+A query joins the first group, in the order groups were made, whose first query's words it resembles.
+A log holds few distinct queries, often repeated: each distinct wording is parsed and placed once,
+and compared only with the groups that share one of its rarer words (prefix filtering: two word sets
+with Jaccard >= 0.5 must share one of the first |words| - ceil(|words| / 2) + 1 of each, rarest
+first), so a 100,000-search log takes a fraction of a second, and the time no longer grows with the
+square of the number of distinct queries. The groups are those of comparing every query with every group.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -45,39 +54,66 @@ def is_gap(row: SearchRow, threshold: float = DEFAULT_THRESHOLD) -> bool:
 def find_gaps(rows: Sequence[SearchRow], threshold: float = DEFAULT_THRESHOLD,
               feedback: Sequence[FeedbackRow] = ()) -> list[Gap]:
     """Group the unanswered searches and the "not helpful" verdicts."""
-    groups: list[tuple[set[str], Gap]] = []
-
-    def group_of(query: str) -> Gap:
-        words = set(parse_query(query).folded_words)
-        gap = next((g for w, g in groups if _similar(words, w)), None)
-        if gap is None:
-            gap = Gap(query=query)
-            groups.append((words, gap))
-        gap.variants[query] = gap.variants.get(query, 0) + 1
-        return gap
-
-    for row in rows:
-        if not is_gap(row, threshold):
-            continue
+    unanswered = [row for row in rows if is_gap(row, threshold)]
+    unhelpful = [verdict for verdict in feedback if verdict.verdict == "not-helpful"]
+    group_of = _Grouping([row.query for row in unanswered] + [verdict.query for verdict in unhelpful])
+    for row in unanswered:
         gap = group_of(row.query)
         gap.count += 1
         gap.no_results += not row.results
         gap.last_seen = max(gap.last_seen, row.at)
         if row.top_score is not None:
             gap.best_score = row.top_score if gap.best_score is None else max(gap.best_score, row.top_score)
-    for verdict in feedback:
-        if verdict.verdict != "not-helpful":
-            continue
+    for verdict in unhelpful:
         gap = group_of(verdict.query)
         gap.not_helpful += 1
         gap.unhelpful_documents[verdict.doc_id] = gap.unhelpful_documents.get(verdict.doc_id, 0) + 1
         gap.last_seen = max(gap.last_seen, verdict.at)
-    for _, gap in groups:
+    for gap in group_of.gaps:
         gap.query = max(gap.variants, key=lambda q: (gap.variants[q], q))
-    return sorted((g for _, g in groups), key=lambda g: (-(g.count + g.not_helpful), g.query))
+    return sorted(group_of.gaps, key=lambda g: (-(g.count + g.not_helpful), g.query))
 
 
-def _similar(a: set[str], b: set[str]) -> bool:
+class _Grouping:
+    """Query -> its group, for the queries given (in any order). The same word set always lands in the
+    same group (groups made after it came first cannot precede the one it found), so each is placed once."""
+
+    def __init__(self, queries: Sequence[str]) -> None:
+        self.words_of = {query: frozenset(parse_query(query).folded_words) for query in dict.fromkeys(queries)}
+        self.rarity = Counter(word for words in set(self.words_of.values()) for word in words)
+        self.gaps: list[Gap] = []
+        self.group_words: list[frozenset[str]] = []                   # each group's first query's words
+        self.by_word: defaultdict[str, list[int]] = defaultdict(list)  # prefix word -> groups, oldest first
+        self.by_words: dict[frozenset[str], Gap] = {}
+
+    def __call__(self, query: str) -> Gap:
+        words = self.words_of[query]
+        gap = self.by_words.get(words)
+        if gap is None:
+            gap = self.by_words[words] = self._first_similar(words) or self._new(query, words)
+        gap.variants[query] = gap.variants.get(query, 0) + 1
+        return gap
+
+    def _prefix(self, words: frozenset[str]) -> list[str]:
+        """The rarest words, enough that any set with Jaccard >= 0.5 shares one of them and of its own prefix."""
+        return sorted(words, key=lambda w: (self.rarity[w], w))[:len(words) - math.ceil(len(words) / 2) + 1]
+
+    def _first_similar(self, words: frozenset[str]) -> Gap | None:
+        """The earliest similar group among those sharing a prefix word (a query without words joins only
+        one without words, found in `by_words`)."""
+        candidates = {group for word in self._prefix(words) for group in self.by_word.get(word, ())}
+        similar = [g for g in candidates if _similar(words, self.group_words[g])]
+        return self.gaps[min(similar)] if similar else None
+
+    def _new(self, query: str, words: frozenset[str]) -> Gap:
+        for word in self._prefix(words):
+            self.by_word[word].append(len(self.gaps))
+        self.group_words.append(words)
+        self.gaps.append(Gap(query=query))
+        return self.gaps[-1]
+
+
+def _similar(a: frozenset[str], b: frozenset[str]) -> bool:
     if not a or not b:
         return a == b
     return len(a & b) / len(a | b) >= 0.5

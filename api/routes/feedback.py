@@ -9,31 +9,36 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 
 from api.dependencies import CurrentSearcher, Log, find_document
-from api.models import ERRORS, FeedbackItem, FeedbackRecorded, FeedbackRequest, Verdict
+from api.models import ERRORS, ErrorBody, FeedbackItem, FeedbackRecorded, FeedbackRequest, Verdict
 from api.rendering import local_path
-from api.routes.search import iso_time
+from api.routes.search import ADMIN_ONLY, iso_time
+from kb.store.searches import LogUnwritable
 
 router = APIRouter()
 
 
-@router.post("/api/feedback", response_model=FeedbackRecorded, status_code=201, responses=ERRORS, tags=["content"])
+@router.post("/api/feedback", response_model=FeedbackRecorded, status_code=201, tags=["content"],
+             responses={**ERRORS, 503: {"model": ErrorBody, "description": "The verdict could not be stored (e.g. disk full)."}})
 def api_feedback(searcher: CurrentSearcher, log: Log, verdict: FeedbackRequest) -> FeedbackRecorded:
     """Record whether a result answered a search ("solved") or not ("not-helpful"); the document must exist."""
     doc = find_document(searcher, verdict.document)
-    log.record_feedback(verdict.query.strip(), doc.id, verdict.verdict, verdict.heading, verdict.line)
+    try:
+        log.record_feedback(verdict.query.strip(), doc.id, verdict.verdict, verdict.heading, verdict.line)
+    except LogUnwritable as exc:  # said plainly: the verdict was not saved, unlike a search that goes on unlogged
+        raise HTTPException(503, f"the verdict was not saved ({exc}); try again later") from None
     return FeedbackRecorded()
 
 
-@router.get("/api/feedback", response_model=list[FeedbackItem], responses=ERRORS, tags=["content"])
+@router.get("/api/feedback", response_model=list[FeedbackItem], tags=["content"], **ADMIN_ONLY)
 def api_feedback_list(
     log: Log,
     since: Annotated[datetime | None, Query(description="Only verdicts at or after this ISO date or date-time (UTC).")] = None,
 ) -> list[FeedbackItem]:
-    """Every verdict, oldest first (what `kb feedback --json` exports)."""
+    """Every verdict, oldest first (what `kb feedback --json` exports); needs the admin token when one is set."""
     return [FeedbackItem.model_validate(row) for row in log.feedback(iso_time(since))]
 
 

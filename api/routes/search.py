@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from api.dependencies import CurrentSearcher, Log
 from api.limits import one_paste_at_a_time
@@ -18,7 +19,7 @@ from kb.documents import CASE_STATUSES
 from kb.gaps import DEFAULT_THRESHOLD, find_gaps
 from kb.results import Hit
 from kb.search import Searcher, timed
-from kb.store.searches import SearchLog
+from kb.store.searches import SearchLog, window_start
 
 MAX_QUERY_CHARS = 1000
 MAX_TICKET_CHARS = 20_000
@@ -114,17 +115,36 @@ def api_similar(searcher: CurrentSearcher, request: SimilarRequest) -> SimilarRe
     return SimilarResponse.of(hits, analysis, took)
 
 
-@router.get("/api/gaps", response_model=GapsResponse, responses=ERRORS, tags=["content"])
+def admin_only(request: Request) -> None:
+    """When an admin token is set, what the log holds (every caller's queries) is for its bearer only;
+    without one, anyone who may search may read it, as before."""
+    expected = request.app.state.settings.admin_token
+    if expected is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise HTTPException(401, "reading the search log needs Authorization: Bearer <KB_ADMIN_TOKEN>",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+ADMIN_ONLY = {"dependencies": [Depends(admin_only)], "responses": {**ERRORS, 401: {"model": ErrorBody}}}
+"""Route arguments of the endpoints that read the search log back."""
+
+
+@router.get("/api/gaps", response_model=GapsResponse, tags=["content"], **ADMIN_ONLY)
 def api_gaps(
+    request: Request,
     log: Log,
     threshold: Annotated[float, Query(ge=-1, le=1, description="For searches logged before match strength: best-result "
                                                                "similarity under which a search counts as unanswered.")] = DEFAULT_THRESHOLD,
-    since: Annotated[datetime | None, Query(description="Only searches at or after this ISO date or date-time (UTC), e.g. 2026-11-01.")] = None,
+    since: Annotated[datetime | None, Query(description="Only searches at or after this ISO date or date-time (UTC), e.g. 2026-11-01; "
+                                                        "default: the retention window (`log_days`).")] = None,
 ) -> GapsResponse:
     """Searches whose first result was not a strong match (filter-only empties excluded) and answers marked
-    "not helpful", grouped by similar wording, most frequent first: articles to write."""
-    start = iso_time(since)
-    gaps = find_gaps(log.rows(start), threshold, log.feedback(start))
+    "not helpful", grouped by similar wording, most frequent first: articles to write. Needs the admin
+    token when one is set."""
+    start = iso_time(since) if since is not None else window_start(request.app.state.settings.log_days)
+    gaps = find_gaps(log.rows(start, answered=False), threshold, log.feedback(start))
     return GapsResponse(threshold=threshold, since=start, gaps=[Gap.model_validate(g) for g in gaps])
 
 

@@ -6,16 +6,25 @@ passage) it is about, and the verdict, "solved" or "not-helpful". Nothing about 
 
 Kept in `<index>/searches.sqlite`, outside the builds, so it survives rebuilds. A log written by an
 older version gains the new columns on open; its old rows have no match strength.
+
+The log never stands between an engineer and an answer: a search whose row cannot be written (disk
+full, read-only file, locked database) is served all the same; the failure is logged once and kept in
+`SearchLog.problem` (for /healthz) until a later write succeeds. Rows older than `keep_days` are
+deleted when the log is opened and at most once a day after that, so the log stops growing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS searches (
@@ -47,6 +56,22 @@ ADDED_COLUMNS = {  # columns added after the first version, with their types
 }
 
 VERDICTS = ("solved", "not-helpful")
+WRITE_ERRORS = (sqlite3.DatabaseError, OSError)
+"""What a write may meet outside the program's control: disk full, read-only file or folder, a lock held too long."""
+PRUNE_EVERY_S = 24 * 3600
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class LogUnwritable(Exception):
+    """A row could not be stored; `SearchLog.problem` says why."""
+
+
+@dataclass(frozen=True)
+class Pruned:
+    searches: int
+    feedback: int
 
 
 @dataclass(frozen=True)
@@ -71,11 +96,23 @@ class FeedbackRow:
 
 
 class SearchLog:
-    """Append-only log shared by the server's threads."""
+    """Append-only log shared by the server's threads; writing to it is best effort for searches."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep_days: int = 0):
+        """`keep_days`: rows older than this many days are deleted (0: kept forever)."""
+        self.path = path
+        self.failure: str | None = None
+        """Why the last write failed (e.g. "database or disk is full"); None once a write succeeds again."""
+        self.keep_days = keep_days
+        self._next_prune = 0.0
+        self.lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._write(self._prepare)
+        self.retain(keep_days)
+
+    def _prepare(self) -> None:
+        """WAL, the tables, and the columns an older log lacks (all writes: they may fail like any other)."""
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
@@ -87,33 +124,73 @@ class SearchLog:
                 except sqlite3.OperationalError as exc:  # another process added it first
                     if "duplicate column" not in str(exc):
                         raise
-        self.lock = threading.Lock()
+
+    def _write(self, action: Callable[[], T]) -> T | None:
+        """Run a write under the lock; on a disk or database failure, note it (one warning until a write
+        succeeds again, not one per request) and return None."""
+        with self.lock:
+            try:
+                result = action()
+            except WRITE_ERRORS as exc:
+                if self.failure is None:
+                    logger.warning("search log %s is not writable (%s): searches are served but not logged "
+                                   "until a write succeeds again", self.path, exc)
+                self.failure = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)  # no path: /healthz shows it
+                return None
+            if self.failure is not None:
+                logger.info("search log %s is writable again", self.path)
+                self.failure = None
+            return result
+
+    @property
+    def problem(self) -> str | None:
+        """What /healthz reports while writes fail; None when the last write succeeded."""
+        return f"search log not writable ({self.failure}): searches are not being logged" if self.failure else None
 
     def record(self, query: str, results: int, top_score: float | None, took_ms: float, filters: dict | None = None,
-               unfiltered: int | None = None, best_match: str | None = None, answered: bool | None = None) -> None:
-        with self.lock:
-            self.conn.execute(
-                "INSERT INTO searches(at, query, results, top_score, took_ms, filters, unfiltered, best_match, answered)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (_now(), query, results, top_score, took_ms, json.dumps(filters, ensure_ascii=False) if filters else None,
-                 unfiltered, best_match, None if answered is None else int(answered)),
-            )
+               unfiltered: int | None = None, best_match: str | None = None, answered: bool | None = None) -> bool:
+        """Log one search; False when it could not be written (the search itself is unaffected)."""
+        if self.keep_days and time.monotonic() >= self._next_prune:
+            self.retain(self.keep_days)
+        row = (_now(), query, results, top_score, took_ms, json.dumps(filters, ensure_ascii=False) if filters else None,
+               unfiltered, best_match, None if answered is None else int(answered))
+        return self._write(lambda: self.conn.execute(
+            "INSERT INTO searches(at, query, results, top_score, took_ms, filters, unfiltered, best_match, answered)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)) is not None
 
-    def rows(self, since: str | None = None) -> list[SearchRow]:
-        """Every search since an ISO time (all when None), oldest first."""
+    def retain(self, days: int) -> Pruned | None:
+        """Keep `days` days of rows from now on, pruning now (0: keep everything); None if pruning failed."""
+        self.keep_days = days
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        return self.prune(days) if days else Pruned(0, 0)
+
+    def prune(self, days: int) -> Pruned | None:
+        """Delete searches and verdicts older than `days` days (by the index on `at`); None if it failed."""
+        cutoff = window_start(days)
+
+        def delete() -> Pruned:
+            searches = self.conn.execute("DELETE FROM searches WHERE at < ?", (cutoff,)).rowcount
+            return Pruned(searches, self.conn.execute("DELETE FROM feedback WHERE at < ?", (cutoff,)).rowcount)
+        return self._write(delete)
+
+    def rows(self, since: str | None = None, answered: bool = True) -> list[SearchRow]:
+        """Every search since an ISO time (all when None), oldest first; `answered=False` leaves out those
+        whose first result answered them (never gaps: usually most of the log, not worth reading for the gap report)."""
         with self.lock:
             rows = self.conn.execute(
                 "SELECT at, query, results, top_score, unfiltered, best_match, answered FROM searches"
-                " WHERE at >= ? ORDER BY at", (since or "",),
+                " WHERE at >= ?" + ("" if answered else " AND answered IS NOT 1") + " ORDER BY at", (since or "",),
             ).fetchall()
         return [SearchRow(*row[:6], None if row[6] is None else bool(row[6])) for row in rows]
 
     def record_feedback(self, query: str, doc_id: str, verdict: str, heading: str | None = None, line: int | None = None) -> None:
+        """Store a verdict; raises `LogUnwritable` when it could not be (unlike a search, the caller must know)."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
-        with self.lock:
-            self.conn.execute("INSERT INTO feedback(at, query, doc_id, heading, line, verdict) VALUES (?, ?, ?, ?, ?, ?)",
-                              (_now(), query, doc_id, heading, line, verdict))
+        row = (_now(), query, doc_id, heading, line, verdict)
+        if self._write(lambda: self.conn.execute(
+                "INSERT INTO feedback(at, query, doc_id, heading, line, verdict) VALUES (?, ?, ?, ?, ?, ?)", row)) is None:
+            raise LogUnwritable(self.failure)
 
     def feedback(self, since: str | None = None) -> list[FeedbackRow]:
         """Every verdict since an ISO time (all when None), oldest first."""
@@ -124,6 +201,11 @@ class SearchLog:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def window_start(days: int) -> str | None:
+    """The oldest time a log kept for `days` days holds, as rows store it; None when `days` is 0 (all)."""
+    return (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds") if days else None
 
 
 def _now() -> str:
