@@ -7,13 +7,16 @@ throughput of the model (Embedder.encode) on exactly the passage inputs the inde
 
 Prints passages/s of: raw encode; a full build with a cold cache (parse, chunk, embed, store, FAISS,
 publish); a full rebuild with a warm cache (everything but the model); and the build's overhead over
-raw encoding. The model is loaded and warmed up before anything is timed. Figures only.
+raw encoding. The model is loaded and warmed up before anything is timed. Then the peak RSS of
+`kb index --full` run as a user runs it (a subprocess, cold embedding cache). Figures only.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +61,27 @@ def prepare_corpus(args: argparse.Namespace, tmp: Path) -> Path:
     return tmp / "articles"
 
 
+def index_peak_rss(articles: Path, index: Path, cache: Path, models: Path) -> tuple[float, float, str]:
+    """(peak RSS in MiB, seconds, last stderr line) of `kb index --full --quiet` in a subprocess over
+    `articles`, building into `index` with the embedding cache `cache`. The model's export in `models`
+    must exist (else the child would load PyTorch to make it). RSS from os.wait4: this child's own
+    ru_maxrss, whatever other children ran before."""
+    env = {**os.environ, "KB_ARTICLES": str(articles), "KB_INDEX": str(index), "KB_EMBEDDING_CACHE": str(cache),
+           "KB_MODEL_CACHE": str(models)}
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "index", "--full", "--quiet"], cwd=ROOT, env=env,
+                                stdout=log, stderr=log)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        log.seek(0)
+        lines = [line for line in log.read().splitlines() if line.strip()]
+    if proc.returncode != 0:
+        raise SystemExit(f"kb index failed ({proc.returncode}): " + "\n".join(lines[-5:]))
+    return usage.ru_maxrss / 1024, seconds, lines[-1] if lines else ""
+
+
 def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:8.1f} passages/s ({count} in {seconds:.1f} s)"
 
@@ -74,7 +98,7 @@ def main() -> None:
 
     settings = load_settings(ROOT)
     start = time.perf_counter()
-    embedder = Embedder(settings.model, batch_size=args.batch_size, runtime=settings.runtime)
+    embedder = Embedder(settings.model, batch_size=args.batch_size, runtime=settings.runtime, models_dir=settings.models_dir)
     embedder.encode(["warm-up " * 20] * 8)
     print(f"model {embedder.model_id}: loaded in {time.perf_counter() - start:.1f} s")
 
@@ -97,6 +121,8 @@ def main() -> None:
         print(f"full build, warm cache:           {rate(warm.passages, warm.seconds)}, {warm.embedded} embedded")
         print(f"build / raw encode time: {cold.seconds / raw:.2f}x; "
               f"time outside the model: {cold.seconds - raw:.1f} s ({(cold.seconds - raw) / cold.seconds:.0%} of the build)")
+        peak, seconds, summary = index_peak_rss(corpus, tmp / "rss-index", tmp / "rss-embeddings.sqlite", settings.models_dir)
+        print(f"kb index --full, cold cache:      peak RSS {peak:,.0f} MiB in {seconds:.1f} s  [{summary}]")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ topped up with small generated articles to --articles. The script first builds t
 scratch (reported separately: with a warm --cache it parses and stores everything but embeds little),
 then times a build with nothing changed, then edits one article (a new sentence in one section, unique
 per run so its passage is never in the cache) and times the build again, with how many passages were
-embedded.
+embedded. Before those, the peak RSS of `kb index --full` over the same corpus, run as a user runs it
+(a subprocess with the same cache, so it embeds what the cache lacks).
 
 The embedding cache (--cache) outlives the run, so reruns skip the model for unchanged passages; on
 first use it is seeded from the --seed-cache files that exist (`make eval` and `kb eval` caches hold
@@ -31,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from build_throughput import index_peak_rss  # noqa: E402
 from synthetic_corpus import generate_corpus  # noqa: E402
 
 from kb.chunking import chunk_document  # noqa: E402
@@ -148,6 +150,9 @@ def main() -> None:
         copied, generated = make_bench_corpus(tmp / "articles", args.articles, args.cache, settings, embedder,
                                               args.msdocs, args.embed_msdocs)
         print(f"corpus: {copied} msdocs + {generated} generated articles")
+        peak, seconds, summary = index_peak_rss(tmp / "articles", tmp / "rss-index", args.cache, settings.models_dir)
+        shutil.rmtree(tmp / "rss-index")
+        print(f"kb index --full peak RSS: {peak:,.0f} MiB in {seconds:.1f} s  [{summary}]")
         settings = settings.with_(articles=tmp / "articles", index=tmp / "index", embedding_cache=args.cache)
         print(f"initial full build:  {describe(build_index(settings, embedder, progress=False))}")
         print(f"nothing changed:     {describe(build_index(settings, embedder, progress=False))}")

@@ -63,12 +63,12 @@ def index(
     """Parse articles/, embed what changed and publish a new index atomically."""
     from kb.embedding import load_embedder
     from kb.indexer import build_index
-    from kb.layout import ModelMismatch
+    from kb.layout import BuildFailed, ModelMismatch
 
     settings = settings_or_exit()
     try:
         report = build_index(settings, load_embedder(settings), full=full, progress=not quiet)
-    except (ModelMismatch, FileNotFoundError) as exc:
+    except (ModelMismatch, FileNotFoundError, BuildFailed) as exc:
         error(exc)
         raise typer.Exit(2) from None
     for problem in report.errors:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ DOC_TYPES = ("article", "case")
 CASE_STATUSES = ("resolved", "workaround", "open", "cannot-reproduce")
 IGNORED_NAMES = {"readme.md"}
 """Files that describe the folder rather than hold knowledge; never indexed."""
+MAX_UNCLOSED_BRACKETS = 1_000
+"""A file with more `[` that no `]` closes is refused: markdown-it scans ahead from each one for its
+end (80 KB of `![` took 1.8 s to parse and 5 s to render; real articles have a handful). Candidate
+setting: `KB_MAX_UNCLOSED_BRACKETS`."""
 
 
 class DocumentError(ValueError):
@@ -89,9 +94,40 @@ def discover(root: Path) -> tuple[dict[str, Path], list[DocumentError]]:
         if _through_symlink(path, root) and not path.resolve().is_relative_to(root_resolved):
             errors.append(DocumentError(rel.as_posix(), 1, "symlink points outside the articles folder; skipped"))
             continue
-        if path.is_file():
-            found[rel.as_posix()] = path
+        if not path.is_file():
+            continue
+        doc_id = rel.as_posix()
+        problem = unservable(doc_id)
+        if problem:
+            errors.append(DocumentError(shown_id(doc_id), 1, f"file name {problem}, so its document could not be "
+                                                               "opened by its address; rename the file"))
+            continue
+        found[doc_id] = path
     return found, errors
+
+
+def unservable(doc_id: str) -> str | None:
+    """Why an id cannot be an address of the document page or API, or None. The API refuses ids with
+    a backslash, a `..` segment or a leading `/`; control characters (a newline) and names that are
+    not UTF-8 cannot be stored or typed."""
+    try:
+        doc_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if "\\" in doc_id:
+        return "contains a backslash"
+    control = next((c for c in doc_id if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        return f"contains a control character (U+{ord(control):04X})"
+    if doc_id.startswith("/") or ".." in doc_id.split("/"):
+        return "is not a plain path inside the articles folder"
+    return None
+
+
+def shown_id(doc_id: str) -> str:
+    """An id on one printable line: control characters and undecodable bytes escaped, all else as is."""
+    text = doc_id.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in text)
 
 
 def id_key(doc_id: str) -> str:
@@ -136,6 +172,11 @@ def parse_document(text: str, doc_id: str, content_hash: str | None = None) -> D
         content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if not text.strip():
         raise DocumentError(doc_id, 1, "empty file")
+    unclosed, line = unclosed_brackets(text)
+    if unclosed > MAX_UNCLOSED_BRACKETS:
+        raise DocumentError(doc_id, line, f"{unclosed:,} unclosed '[' (such as '![' without ']'), over the limit of "
+                            f"{MAX_UNCLOSED_BRACKETS:,}: Markdown like this takes seconds to parse and show; "
+                            "close them, escape them as \\[ or put the text in a code block")
     try:
         tokens = _PARSER.parse(text)
     except RecursionError:
@@ -174,6 +215,38 @@ def parse_document(text: str, doc_id: str, content_hash: str | None = None) -> D
         field_lines=lines,
         title_source="front matter" if meta.get("title") else "h1" if first_h1 else "file name",
     )
+
+
+_BRACKETS = re.compile(r"[\[\]]")
+_ESCAPED = re.compile(r"\\[\\\[\]]")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def unclosed_brackets(text: str) -> tuple[int, int]:
+    """`[` that no later `]` of the same paragraph closes, outside fenced code and escapes, and the
+    line of the first paragraph that has some (1 when none). Cheap when a file has few `[` at all."""
+    if text.count("[") <= MAX_UNCLOSED_BRACKETS:
+        return 0, 1
+    unclosed, depth, first, fence = 0, 0, 0, ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        opening = _FENCE.match(line)
+        if fence or opening:
+            if not fence:
+                fence = opening.group(1)
+            elif line.strip().startswith(fence[0] * len(fence)):
+                fence = ""
+            continue
+        if not line.strip():  # a blank line ends the paragraph, and any link in it
+            unclosed, depth = unclosed + depth, 0
+            continue
+        line = _ESCAPED.sub("", line)
+        if "]" not in line:
+            depth += line.count("[")
+        else:
+            for bracket in _BRACKETS.findall(line):
+                depth = depth + 1 if bracket == "[" else max(0, depth - 1)
+        first = first or (number if depth else 0)
+    return unclosed + depth, first or 1
 
 
 class _NoAliasLoader(yaml.SafeLoader):

@@ -26,11 +26,12 @@ from kb.config import DEFAULT_MODEL, Settings
 
 log = logging.getLogger("kb.embedding")
 RUNTIMES = ("onnx", "torch")
-BATCH_LENGTH = 128
+BATCH_LENGTH = 96
 """A batch costs at most what `batch_size` texts of this many tokens cost. The model's memory grows
 with texts x tokens² (attention): measured, 64 texts of 256 tokens took the process from 220 to
-1,783 MiB, 64 of 122 tokens to 567 MiB, 16 of 256 to 544 MiB, and smaller batches of long texts
-were no slower per text."""
+1,783 MiB, 64 of 122 tokens to 567 MiB, 16 of 256 to 544 MiB. `kb index --full` of 400 msdocs
+articles (cold cache) peaked at 876 MiB with 128 here, 667 MiB with 96 (8 passages of 256 tokens a
+batch), and 96 embedded as fast (21 against 19.7 passages/s)."""
 
 
 class ModelError(RuntimeError):

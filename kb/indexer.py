@@ -3,14 +3,22 @@
 Only documents whose bytes changed are parsed and chunked again, and only passages whose exact model
 input is not in the embedding cache are embedded again. A file that fails to parse is reported and
 skipped; if an earlier version of it was indexed, that version stays.
+
+A build that cannot finish (disk full, no permission, a corrupt current build or cache) raises
+`BuildFailed`, one line with the cause and the fix, removes its own folder and records the failure
+for /healthz (`IndexLayout.last_failure`); the published build is untouched. A new build is checked
+(`integrity_problems`, vector count) before it is published.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,11 +29,21 @@ from kb.chunking import CHUNKING_VERSION, Passage, chunk_document
 from kb.config import Settings
 from kb.documents import Document, DocumentError, discover, load_document, read_source
 from kb.embedding import Embedder
-from kb.layout import DB_FILE, MANIFEST_FILE, VECTORS_FILE, IndexLayout, check_model, read_manifest
+from kb.layout import (
+    DB_FILE, MANIFEST_FILE, VECTORS_FILE, BuildFailed, IndexLayout, ModelMismatch, check_model, read_manifest,
+)
 from kb.store.embeddings import EmbeddingCache
 from kb.store.index_db import SCHEMA_VERSION, Store
-from kb.validation import check_document
+from kb.validation import check_document, colliding_ids
 from kb.vectors import VectorIndex
+
+__all__ = ["BuildFailed", "BuildReport", "build_index"]
+
+HEADROOM_BYTES = 50 * 2**20
+"""Free space a build needs beyond twice the current build's size (a copy of its database, the new
+vectors, VACUUM's temporary copy). Candidate setting: `KB_BUILD_HEADROOM_MB` (default 50)."""
+FULL = "run `kb index --full`"
+SPACE = "free space or point KB_INDEX elsewhere"
 
 
 @dataclass
@@ -48,16 +66,38 @@ class BuildReport:
 
 
 def build_index(settings: Settings, embedder: Embedder, full: bool = False, progress: bool = True) -> BuildReport:
-    """Bring the index in `settings.index` up to date with `settings.articles`."""
+    """Bring the index in `settings.index` up to date with `settings.articles`.
+
+    Raises BuildFailed for a failure of the disk, the permissions or the files of the index,
+    ModelMismatch when the index was built with another model, FileNotFoundError without articles."""
     started = time.perf_counter()
     layout = IndexLayout(settings.index, settings.cache_db)
     if not settings.articles.is_dir():
         raise FileNotFoundError(f"articles folder {settings.articles} does not exist")
-    with layout.lock():
-        report = _build_locked(settings, layout, embedder, full, progress)
-        layout.prune()
+    try:
+        with _failing_as(layout.root), layout.lock():
+            layout.remove_partials()  # of builds killed earlier: under the lock no build is writing one
+            _require_space(layout)
+            report = _build_locked(settings, layout, embedder, full, progress)
+            layout.prune()
+    except (BuildFailed, ModelMismatch) as exc:
+        layout.record_failure(str(exc))
+        raise
+    except Exception as exc:  # a bug: its traceback is shown, and /healthz still learns the build failed
+        layout.record_failure(f"{exc.__class__.__name__}: {exc}")
+        raise
+    layout.clear_failure()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _require_space(layout: IndexLayout) -> None:
+    """Fail before writing anything when the index's disk cannot hold another build."""
+    usage = shutil.disk_usage(layout.root)
+    needed = 2 * layout.size_of_current() + HEADROOM_BYTES
+    if usage.free < needed:
+        raise BuildFailed(f"no space left on device for a build in {layout.builds} "
+                          f"({usage.free / 2**20:,.0f} MB free, about {needed / 2**20:,.0f} MB needed)", SPACE)
 
 
 def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, full: bool,
@@ -65,53 +105,202 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
     report = BuildReport()
     previous = None if full else layout.current()
     if previous is not None:
-        manifest = read_manifest(previous)
+        with _failing_as(previous / MANIFEST_FILE, corrupt=previous), _reading(previous):
+            manifest = read_manifest(previous)
         check_model(manifest, embedder.model_id)
         if (manifest.get("format"), manifest.get("chunking")) != (SCHEMA_VERSION, CHUNKING_VERSION):
             previous = None  # older layout or chunking: rebuild (embeddings still come from the cache)
-    partial = layout.new_build()
-    if previous is not None:
-        shutil.copy2(previous / DB_FILE, partial / DB_FILE)
-    store = Store(partial / DB_FILE)
+    with _failing_as(layout.builds):
+        partial = layout.new_build()
     try:
-        changed = _collect_changes(settings, store, report)
-        if not report.changed and previous is not None:
+        report.build = _build_into(partial, previous, settings, layout, embedder, progress, report)
+    finally:
+        if report.build != partial.with_suffix(""):  # failed, or nothing changed: the folder goes
             shutil.rmtree(partial, ignore_errors=True)
-            report.build = previous
+    return report
+
+
+def _build_into(partial: Path, previous: Path | None, settings: Settings, layout: IndexLayout, embedder: Embedder,
+                progress: bool, report: BuildReport) -> Path:
+    """Write the new build into `partial` and publish it; returns the build to serve (`previous` when
+    nothing changed)."""
+    db = partial / DB_FILE
+    with _failing_as(db, corrupt=previous):
+        if previous is not None:
+            shutil.copy2(previous / DB_FILE, db)
+        store = Store(db)
+    try:
+        with _failing_as(db, corrupt=previous):
+            if previous is not None:  # its pages now; its full-text indexes are checked in the new build
+                _require_sound(store, f"current build {previous}", FULL, fts=False)
+            changed = _collect_changes(settings, store, report)
+        if not report.changed and previous is not None:
             report.passages = store.count_passages()
-            return report
-        vectors = VectorIndex.load(previous / VECTORS_FILE) if previous is not None else VectorIndex.empty(embedder.dimension)
-        _apply_changes(store, vectors, changed, report, layout, embedder, settings.vectors.group_passages, progress)
-        vectors = vectors.resized(settings.vectors.flat_limit)  # exact search up to the limit, IVF-SQ8 above
-        report.passages = len(vectors)
-        manifest = {
-            "format": SCHEMA_VERSION,
-            "chunking": CHUNKING_VERSION,
-            "model": embedder.model_id,
-            "dimension": embedder.dimension,
-            "documents": store.count_documents(),
-            "passages": len(vectors),
-            "vectors": vectors.kind,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "articles": str(settings.articles),
-        }
-        store.set_manifest(manifest)
-        store.commit()
-        vectors.save(partial / VECTORS_FILE)
-        (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+            return previous
+        with _failing_as(partial, corrupt=previous), _reading(previous):
+            vectors = VectorIndex.load(previous / VECTORS_FILE) if previous is not None else VectorIndex.empty(embedder.dimension)
+        if previous is not None:
+            _require_matching(store, vectors, f"current build {previous}")
+        made = "the new build" + (f" (made from current build {previous})" if previous is not None else "")
+        with _failing_as(db, corrupt=previous):  # a damaged FTS index of the copy fails here
+            _apply_changes(store, vectors, changed, report, layout, embedder, settings.vectors.group_passages, progress)
+            vectors = vectors.resized(settings.vectors.flat_limit)  # exact search up to the limit, IVF-SQ8 above
+            report.passages = len(vectors)
+            manifest = _manifest(settings, embedder, store, vectors)
+            store.set_manifest(manifest)
+            store.commit()
+            store.compact(merge=previous is None)
+            _require_sound(store, made, FULL if previous is not None else "check the disk and " + FULL)
+            _require_matching(store, vectors, made)
+        count = len(vectors)
+        _save_vectors(vectors, partial / VECTORS_FILE)
+        del vectors  # before reading the file back: one copy in memory at a time
+        _require_saved(partial / VECTORS_FILE, count)
+        with _failing_as(partial / MANIFEST_FILE):
+            (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     finally:
         store.close()
-    report.build = layout.publish(partial)
-    return report
+    with _failing_as(layout.root):
+        return layout.publish(partial)
+
+
+def _manifest(settings: Settings, embedder: Embedder, store: Store, vectors: VectorIndex) -> dict:
+    return {
+        "format": SCHEMA_VERSION,
+        "chunking": CHUNKING_VERSION,
+        "model": embedder.model_id,
+        "dimension": embedder.dimension,
+        "documents": store.count_documents(),
+        "passages": len(vectors),
+        "vectors": vectors.kind,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "articles": str(settings.articles),
+    }
+
+
+def _require_sound(store: Store, what: str, fix: str, fts: bool = True) -> None:
+    """A database that fails SQLite's or FTS5's checks is never built upon nor published."""
+    problems = store.problems(fts)
+    if problems:
+        raise BuildFailed(f"{what} is corrupt ({'; '.join(problems)})", fix)
+
+
+def _require_matching(store: Store, vectors: VectorIndex, what: str) -> None:
+    """Every passage row has its vector: search maps FAISS ids to rows one to one."""
+    rows = store.count_passages()
+    if rows != len(vectors):
+        raise BuildFailed(f"{what} is corrupt ({rows} passages, {len(vectors)} vectors)", FULL)
+
+
+def _save_vectors(vectors: VectorIndex, path: Path) -> None:
+    with _failing_as(path), _faiss_errors(path):
+        vectors.save(path)
+
+
+def _require_saved(path: Path, count: int) -> None:
+    """Read the vectors back: FAISS reports a write that fails when the file is closed (a full disk)
+    only on stderr, and a truncated file must not be published."""
+    with _failing_as(path), _faiss_errors(path):
+        saved = len(VectorIndex.load(path))
+    if saved != count:
+        raise BuildFailed(f"{path} holds {saved} vectors after writing {count}", "check the disk and run `kb index` again")
+
+
+@contextmanager
+def _faiss_errors(path: Path) -> Iterator[None]:
+    """FAISS says 'No space left on device' inside a RuntimeError."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "No space left" in str(exc) or shutil.disk_usage(path.parent).free < HEADROOM_BYTES:
+            raise BuildFailed(f"no space left on device writing {path}", SPACE) from exc
+        raise BuildFailed(f"cannot write or read back {path} ({exc})", "check the disk and run `kb index` again") from exc
+
+
+_SPACE_ERRORS = {errno.ENOSPC, errno.EDQUOT}
+_PERMISSION_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@contextmanager
+def _failing_as(target: Path, corrupt: Path | None = None, corrupt_fix: str = FULL,
+                setting: str = "KB_INDEX") -> Iterator[None]:
+    """Turn the disk's and SQLite's errors inside into BuildFailed: those of the disk name `target`
+    (its folder is set by `setting`); any other means `target` is damaged, or, when the published
+    build `corrupt` is being read or was copied into `target`, that build is."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        failure = _disk_failure(exc, target, setting)
+        if failure is None and corrupt is not None and _damage_in(exc, corrupt):
+            failure = _corrupt(corrupt, exc)
+        raise failure or _other_failure(exc, target, corrupt_fix) from exc
+
+
+def _damage_in(exc: OSError | sqlite3.Error, build: Path) -> bool:
+    """Whether an error says a database is damaged, or a file of `build` is missing or unreadable."""
+    if isinstance(exc, OSError):
+        return bool(exc.filename) and Path(exc.filename).is_relative_to(build)
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+
+
+@contextmanager
+def _reading(build: Path | None) -> Iterator[None]:
+    """FAISS and JSON errors reading the published build: its files are damaged."""
+    try:
+        yield
+    except ModelMismatch:
+        raise
+    except (RuntimeError, ValueError, KeyError) as exc:
+        if build is None:
+            raise
+        raise _corrupt(build, exc) from exc
+
+
+def _cache_errors(layout: IndexLayout):
+    """Errors of the embedding cache name it; a damaged cache can simply be deleted."""
+    return _failing_as(layout.cache_db, corrupt_fix=f"delete {layout.cache_db} (its vectors are computed again)",
+                       setting="KB_EMBEDDING_CACHE")
+
+
+def _corrupt(build: Path, exc: BaseException) -> BuildFailed:
+    return BuildFailed(f"current build {build} is corrupt ({exc.__class__.__name__}: {exc})", FULL)
+
+
+def _disk_failure(exc: OSError | sqlite3.Error, target: Path, setting: str = "KB_INDEX") -> BuildFailed | None:
+    """A full disk, a missing permission or a database that cannot be opened, else None."""
+    where = exc.filename if isinstance(exc, OSError) and exc.filename else target
+    code = exc.errno if isinstance(exc, OSError) else None
+    text = str(exc)
+    if code in _SPACE_ERRORS or "disk is full" in text:
+        return BuildFailed(f"no space left on device writing {where}", f"free space or point {setting} elsewhere")
+    if code in _PERMISSION_ERRORS or "readonly database" in text:
+        return BuildFailed(f"permission denied writing {where}",
+                           f"make it writable for this user or point {setting} elsewhere")
+    if "unable to open database" in text:
+        return BuildFailed(f"unable to open database {where}",
+                           f"check that its folder exists and is writable, or point {setting} elsewhere")
+    return None
+
+
+def _other_failure(exc: OSError | sqlite3.Error, target: Path, corrupt_fix: str) -> BuildFailed:
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return BuildFailed(f"{target} is corrupt ({exc})", corrupt_fix)
+    where = exc.filename if isinstance(exc, OSError) and exc.filename else target
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return BuildFailed(f"{reason}: {where}", "fix that and run `kb index` again")
 
 
 def _collect_changes(settings: Settings, store: Store, report: BuildReport) -> dict[str, Document | None]:
     """Parse new and changed files; map doc id -> new Document, or None for a deleted one."""
     files, errors = discover(settings.articles)
     report.errors.extend(errors)
+    colliding = colliding_ids(files)  # exactly what `kb check` reports: both files are skipped
+    report.errors.extend(colliding.values())
     known = store.document_hashes()
     changed: dict[str, Document | None] = {}
     for doc_id, path in files.items():
+        if doc_id in colliding:
+            continue  # like any file in error: an earlier indexed version of it stays
         try:
             _, digest = read_source(path, doc_id, settings.max_file_bytes)
             if known.get(doc_id) == digest:
@@ -141,7 +330,8 @@ def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Docume
         vectors.remove(store.delete_document(doc_id))
     docs = [d for d in changed.values() if d is not None]
     next_id = store.next_passage_id()
-    cache = EmbeddingCache(layout.cache_db, embedder.model_id)
+    with _cache_errors(layout):
+        cache = EmbeddingCache(layout.cache_db, embedder.model_id)
     try:
         with tqdm(total=len(docs), desc="indexing", unit="doc", disable=not progress) as bar:
 
@@ -151,7 +341,8 @@ def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Docume
 
             for group in _groups(docs, embedder, group_passages):
                 inputs = [p.embedding_input(d.title) for d, ps in group for p in ps]
-                matrix, _ = cache.embed(inputs, embedder.encode, on_batch=embedded)
+                with _cache_errors(layout):
+                    matrix, _ = cache.embed(inputs, embedder.encode, on_batch=embedded)
                 row = 0
                 for doc, doc_passages in group:
                     ids = list(range(next_id, next_id + len(doc_passages)))

@@ -1,7 +1,8 @@
 """The published index as seen by a long-running process: reloaded when `index/current` moves.
 
 A new Searcher is fully loaded before it replaces the old one, so a request is never answered from a
-half-loaded index; a build that fails to load leaves the previous one serving.
+half-loaded index; a build that fails to load (missing files, or a database that fails SQLite's and
+FTS5's integrity checks) leaves the previous one serving.
 """
 
 from __future__ import annotations
@@ -38,20 +39,13 @@ class LiveIndex:
 
     def _load_first_good(self, current: Path) -> Searcher:
         """The current build, or when it cannot be loaded the newest older build that can (said loudly)."""
-        candidates = [current] + [b for b in self.layout.finished_builds() if b != current]
-        first_error: IndexUnusable | None = None
-        for build in candidates:
-            try:
-                searcher = Searcher(build, self.embedder, self.weights, self.match_model)
-            except IndexUnusable as exc:
-                log.error("%s", exc)
-                first_error = first_error or exc
-                continue
-            if build != current:
-                log.error("serving older build %s because the current one cannot be loaded", build.name)
-                self._failed = current
-            return searcher
-        raise first_error
+        searcher = self.layout.open_first_good(self._searcher, current)
+        if searcher.build != current:
+            self._failed = current
+        return searcher
+
+    def _searcher(self, build: Path) -> Searcher:
+        return Searcher(build, self.embedder, self.weights, self.match_model)
 
     def get(self) -> Searcher:
         if time.monotonic() - self._checked >= self.interval:
@@ -66,7 +60,7 @@ class LiveIndex:
             if build is None or build in (self.searcher.build, self._failed):
                 return False
             try:
-                fresh = Searcher(build, self.embedder, self.weights, self.match_model)
+                fresh = self._searcher(build)
             except IndexUnusable as exc:  # keep serving the last good index, loudly, once per bad build
                 log.error("%s; still serving %s", exc, self.searcher.build.name)
                 self._failed = build

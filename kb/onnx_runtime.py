@@ -44,9 +44,10 @@ class OnnxExportError(RuntimeError):
 class OnnxEncoder:
     """Texts -> sentence embeddings with ONNX Runtime and the fast tokenizer: no PyTorch."""
 
-    def __init__(self, session, tokenizer, meta: dict, query_session=None):
+    def __init__(self, session, tokenizer, meta: dict, query_session=None, int8_folder: Path | None = None):
         self.session = session
-        self.query_session = query_session or session  # the int8 twin for short query texts, when made
+        self._query_session = query_session
+        self._int8_folder = int8_folder  # where the int8 twin for queries is (made on first use), or None: float
         self.tokenizer = tokenizer  # truncates and pads, as sentence-transformers feeds the model
         self.meta = meta
         self.input_names: list[str] = meta["input_names"]
@@ -59,7 +60,7 @@ class OnnxEncoder:
     @classmethod
     def load(cls, folder: Path, int8_queries: bool = False) -> "OnnxEncoder":
         """An exported model (`export`), with ONNX Runtime and `tokenizers` only; with `int8_queries`,
-        queries run on its int8 quantisation (made here the first time: no PyTorch needed)."""
+        queries run on its int8 quantisation (made on the first query: no PyTorch needed)."""
         from tokenizers import Tokenizer
 
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
@@ -68,10 +69,7 @@ class OnnxEncoder:
         tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         tokenizer.enable_truncation(meta["max_tokens"])
         tokenizer.enable_padding(pad_id=meta["pad_id"], pad_token=meta["pad_token"])
-        encoder = cls(_session(folder / MODEL_FILE), tokenizer, meta)
-        if int8_queries:
-            encoder.query_session = _query_session(folder, encoder) or encoder.session
-        return encoder
+        return cls(_session(folder / MODEL_FILE), tokenizer, meta, int8_folder=folder if int8_queries else None)
 
     @classmethod
     def export(cls, model, folder: Path) -> "OnnxEncoder":
@@ -98,6 +96,14 @@ class OnnxEncoder:
         columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
                    "token_type_ids": [e.type_ids for e in encodings]}
         return (session or self.session).run(None, {n: np.asarray(columns[n], dtype=np.int64) for n in self.input_names})[0]
+
+    @property
+    def query_session(self):
+        """The session queries run on: the int8 twin, loaded (and made, the first time) on first use,
+        so a process that only builds never holds it (about 220 MiB); else the float model."""
+        if self._query_session is None:
+            self._query_session = (_query_session(self._int8_folder, self) if self._int8_folder else None) or self.session
+        return self._query_session
 
     def queries(self, texts: list[str]) -> np.ndarray:
         """Embeddings of query texts: by the int8 model when it was made, about twice as fast."""

@@ -104,27 +104,34 @@ def check_tree(root: Path, max_bytes: int) -> list[Problem]:
     """Every problem in the knowledge base: parse errors, field errors, duplicates, broken links."""
     files, errors = discover(root)
     problems = [_as_problem(e) for e in errors]
+    problems.extend(_as_problem(e) for e in colliding_ids(files).values())
     docs: list[Document] = []
     for doc_id, path in files.items():
         try:
             docs.append(load_document(path, doc_id, max_bytes))
         except DocumentError as exc:
             problems.append(_as_problem(exc))
-    problems.extend(_duplicates(files, docs))
+    problems.extend(_same_titles(docs))
     for doc in docs:
         problems.extend(check_document(doc))
         problems.extend(check_links(doc, set(files)))
     return sorted(problems)
 
 
-def _duplicates(files: dict[str, Path], docs: list[Document]) -> Iterable[Problem]:
-    """Ids that collide on a case-insensitive or Unicode-normalising file system, and repeated titles."""
-    seen: dict[str, str] = {}
+def colliding_ids(files: Iterable[str]) -> dict[str, DocumentError]:
+    """Ids that collide on a case-insensitive or Unicode-normalising file system (`id_key`), each with
+    its error: every one of them is refused, since which file a reader gets would be chance. `kb check`
+    reports these and `kb index` skips them, with the same lines."""
+    groups: dict[str, list[str]] = {}
     for doc_id in files:
-        key = id_key(doc_id)
-        if key in seen:
-            yield Problem(doc_id, 1, "error", f"duplicate id: differs from {seen[key]} only by case or accents")
-        seen.setdefault(key, doc_id)
+        groups.setdefault(id_key(doc_id), []).append(doc_id)
+    return {doc_id: DocumentError(doc_id, 1, f"duplicate id: differs from {', '.join(o for o in group if o != doc_id)} "
+                                             "only by case or accents; rename one")
+            for group in groups.values() if len(group) > 1 for doc_id in group}
+
+
+def _same_titles(docs: list[Document]) -> Iterable[Problem]:
+    """Repeated titles: two results a reader cannot tell apart."""
     titles: dict[str, str] = {}
     for doc in docs:
         key = doc.title.casefold()

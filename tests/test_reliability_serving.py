@@ -109,3 +109,18 @@ def test_the_server_prunes_the_log_at_startup_and_gaps_default_to_its_window(cli
         assert [g["query"] for g in report["gaps"]] == ["yesterday"] and report["since"][:10] == days_ago(30)[:10]
         every = served.get("/api/gaps", params={"since": "2000-01-01"}).json()["gaps"]
         assert {g["query"] for g in every} == {"yesterday", "aged since"}
+
+
+def test_a_failed_build_shows_in_healthz_until_one_succeeds(client: TestClient):
+    from kb.layout import IndexLayout
+
+    layout = IndexLayout(client.app.state.settings.index)
+    layout.record_failure("no space left on device writing /secret/path/kb.sqlite: free space or point KB_INDEX elsewhere")
+    try:
+        health = client.get("/healthz").json()
+        assert health["status"] == "degraded"
+        problem = next(p for p in health["problems"] if p.startswith("the last build failed at "))
+        assert "/secret/path" not in problem  # /healthz is open: no paths
+    finally:
+        layout.clear_failure()
+    assert not any("build failed" in p for p in client.get("/healthz").json()["problems"])

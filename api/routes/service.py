@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 
 from api.dependencies import CurrentSearcher, Live
 from api.models import ErrorBody, Health, Reloaded
+from kb.layout import IndexLayout
 
 LOW_DISK_BYTES = 64 * 1024 * 1024
 """Free space under which the index's disk is reported: the search log fails soon after, and a build sooner."""
@@ -31,7 +32,14 @@ def disk_space_problem(request: Request) -> str | None:
     return f"disk nearly full: {free / 2**20:.0f} MiB free for the index and search log" if free < LOW_DISK_BYTES else None
 
 
-CHECKS: list[Callable[[Request], str | None]] = [search_log_problem, disk_space_problem]
+def build_failure_problem(request: Request) -> str | None:
+    """The last `kb index` failed (its message, with paths, is in index/last-build-failed.json and was
+    printed by the build; /healthz is open to anyone, so only the time is said here)."""
+    failed = IndexLayout(request.app.state.settings.index).last_failure()
+    return f"the last build failed at {failed.split(' ', 1)[0]}; run kb index to see why" if failed else None
+
+
+CHECKS: list[Callable[[Request], str | None]] = [search_log_problem, disk_space_problem, build_failure_problem]
 """What can degrade the service while it keeps answering; one function each (a failed build can be one more)."""
 
 

@@ -8,6 +8,7 @@ lexical half of hybrid search and keep error codes such as 0x80070005 as single 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,7 @@ from kb.documents import Document
 from kb.store.fts_tokenizer import FTS_TOKENIZER
 
 SCHEMA_VERSION = 5
+FTS_TABLES = ("documents_fts", "passages_fts")
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -104,6 +106,45 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def integrity_problems(conn: sqlite3.Connection, fts: bool = True) -> list[str]:
+    """What is wrong with a build's database, empty when nothing: SQLite's page and b-tree check, then
+    (`fts`) FTS5's check of each full-text index against its rows. A corrupt FTS index opens and loads
+    like a sound one and fails only in MATCH queries, so a build must be checked before it is published
+    or served. The FTS5 check is an INSERT: `conn` must be writable (it writes nothing). Measured on a
+    144 MB database (3,524 msdocs articles): quick_check 0.1 s, FTS5 checks 0.8 s."""
+    problems = []
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
+        if rows != ["ok"]:
+            problems.append(f"quick_check: {'; '.join(map(str, rows[:3]))}")
+    except sqlite3.DatabaseError as exc:
+        problems.append(f"quick_check: {exc}")
+    for table in FTS_TABLES if fts else ():  # also after a failed quick_check: they tell which table is damaged
+        try:
+            conn.execute(f"INSERT INTO {table}({table}) VALUES('integrity-check')")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"{table}: {exc}")
+    return problems
+
+
+def check_database(path: Path) -> list[str]:
+    """`integrity_problems` of a database file without changing it. One this process may not write is
+    checked in a copy in memory."""
+    if os.access(path, os.W_OK):
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+    else:
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        source = connect(path, readonly=True)
+        try:
+            source.backup(conn)
+        finally:
+            source.close()
+    try:
+        return integrity_problems(conn)
+    finally:
+        conn.close()
+
+
 def document_token(rowid: int) -> str:
     """The word that stands for a document in `passages_fts.document` (unicode61 keeps it whole)."""
     return f"doc{rowid}"
@@ -134,6 +175,28 @@ class Store:
 
     def commit(self) -> None:
         self.conn.commit()
+
+    def problems(self, fts: bool = True) -> list[str]:
+        """`integrity_problems` of this database, as committed so far."""
+        self.conn.commit()
+        try:
+            return integrity_problems(self.conn, fts)
+        finally:
+            self.conn.rollback()  # the FTS5 check is a statement that writes nothing: end its transaction
+
+    def compact(self, merge: bool = False, max_free: float = 0.1) -> None:
+        """Rewrite the file without free pages when they are over `max_free` of it; `merge` first merges
+        each full-text index into one segment (a full build: faster queries) and always rewrites. Builds
+        start from a copy of the previous build's file: without this every deleted row and merged FTS
+        segment stayed as free space in every later build. VACUUM takes about 1 s per 150 MB."""
+        self.conn.commit()
+        if merge:
+            for table in FTS_TABLES:
+                self.conn.execute(f"INSERT INTO {table}({table}) VALUES('optimize')")
+            self.conn.commit()
+        free, pages = (self.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("freelist_count", "page_count"))
+        if merge or free > max_free * pages:
+            self.conn.execute("VACUUM")
 
     def manifest(self) -> dict:
         return {r["key"]: json.loads(r["value"]) for r in self.conn.execute("SELECT key, value FROM manifest")}
@@ -191,10 +254,15 @@ class Store:
 class IndexReader:
     """Read side of one build's database; safe to share between threads (a connection per thread)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, check: bool = True):
+        """`check`: refuse a database that fails `check_database` (sqlite3.DatabaseError), so a corrupt
+        build is never served (a fallback is loaded instead) rather than failing every search."""
         self.path = path
         self._local = threading.local()
         self.conn.execute("SELECT 1 FROM documents LIMIT 1")  # fail now, not on the first query
+        problems = check_database(path) if check else []
+        if problems:
+            raise sqlite3.DatabaseError(f"{path} is corrupt: {'; '.join(problems)}")
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -43,3 +43,17 @@ def test_gaps_and_feedback_commands_read_the_log(monkeypatch, tmp_path):
     assert exported.exit_code == 0
     assert [(f["query"], f["doc_id"], f["verdict"]) for f in json.loads(exported.output)] == [
         ("vpn drops", "cases/vpn.md", "not-helpful"), ("ups dying", "articles/ups.md", "solved")]
+
+
+def test_a_failed_build_is_one_line_with_its_fix(monkeypatch, tmp_path):
+    import kb.indexer
+    from kb.layout import BuildFailed
+
+    def full_disk(*args, **kwargs):
+        raise BuildFailed("no space left on device writing index/builds/x.partial/kb.sqlite", "free space or point KB_INDEX elsewhere")
+
+    monkeypatch.setenv("KB_INDEX", str(tmp_path / "index"))
+    monkeypatch.setattr(kb.indexer, "build_index", full_disk)
+    result = CliRunner().invoke(app, ["index", "--quiet"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "no space left on device" in result.output and "free space or point KB_INDEX elsewhere" in result.output
