@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import kb.gaps
 from kb.cli import app
 from kb.config import Settings
-from kb.gaps import Gap, find_gaps, is_gap
+from kb.gaps import Gap, PairwiseGrouping, find_gaps
 from kb.query import parse_query
 from kb.store import searches
 from kb.store.searches import FeedbackRow, SearchLog, SearchRow
@@ -123,38 +123,8 @@ def test_kb_log_prune_says_what_it_removed(monkeypatch, tmp_path):
 
 
 def pairwise_gaps(rows: list[SearchRow], feedback: list[FeedbackRow]) -> list[Gap]:
-    """The grouping as it was: every query compared with every group made so far (the reference)."""
-    groups: list[tuple[set[str], Gap]] = []
-
-    def similar(a: set[str], b: set[str]) -> bool:
-        return a == b if not a or not b else len(a & b) / len(a | b) >= 0.5
-
-    def group_of(query: str) -> Gap:
-        words = set(parse_query(query).folded_words)
-        gap = next((g for w, g in groups if similar(words, w)), None)
-        if gap is None:
-            gap = Gap(query=query)
-            groups.append((words, gap))
-        gap.variants[query] = gap.variants.get(query, 0) + 1
-        return gap
-
-    for row in rows:
-        if is_gap(row):
-            gap = group_of(row.query)
-            gap.count += 1
-            gap.no_results += not row.results
-            gap.last_seen = max(gap.last_seen, row.at)
-            if row.top_score is not None:
-                gap.best_score = row.top_score if gap.best_score is None else max(gap.best_score, row.top_score)
-    for verdict in feedback:
-        if verdict.verdict == "not-helpful":
-            gap = group_of(verdict.query)
-            gap.not_helpful += 1
-            gap.unhelpful_documents[verdict.doc_id] = gap.unhelpful_documents.get(verdict.doc_id, 0) + 1
-            gap.last_seen = max(gap.last_seen, verdict.at)
-    for _, gap in groups:
-        gap.query = max(gap.variants, key=lambda q: (gap.variants[q], q))
-    return sorted((g for _, g in groups), key=lambda g: (-(g.count + g.not_helpful), g.query))
+    """The gap report with the plain quadratic grouping (the reference)."""
+    return find_gaps(rows, feedback=feedback, grouping=PairwiseGrouping)
 
 
 def test_the_indexed_grouping_finds_the_groups_of_the_pairwise_one():
