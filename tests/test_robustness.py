@@ -262,11 +262,15 @@ def test_the_api_key_can_guard_the_pages_too(kb_settings: Settings):
     assert open_pages.get("/?q=backup").status_code == 200  # off unless asked for
 
 
+@pytest.fixture(scope="module")
+def admin_api(kb_settings: Settings) -> TestClient:
+    return TestClient(create_app(kb_settings.with_(admin_token="adm1n")))
+
+
 @pytest.mark.parametrize(("header", "status"), [("Bearer adm1n", 200), ("bearer adm1n", 200), ("BEARER  adm1n ", 200),
                                                  ("adm1n", 401), ("Basic adm1n", 401), ("Bearer", 401), ("Bearer wrong", 401)])
-def test_admin_auth_needs_the_bearer_scheme_in_any_letter_case(kb_settings: Settings, header: str, status: int):
-    client = TestClient(create_app(kb_settings.with_(admin_token="adm1n")))
-    assert client.post("/api/admin/reload", headers={"Authorization": header}).status_code == status
+def test_admin_auth_needs_the_bearer_scheme_in_any_letter_case(admin_api: TestClient, header: str, status: int):
+    assert admin_api.post("/api/admin/reload", headers={"Authorization": header}).status_code == status
 
 
 def test_pasted_tickets_take_turns_and_a_long_wait_is_a_503(api: TestClient, monkeypatch):
