@@ -138,13 +138,22 @@ def _session(path: Path):
 
 
 def _query_session(folder: Path, encoder: OnnxEncoder):
-    """The int8 query model's session: dynamic per-channel quantisation of the float model, made once
-    and kept beside it when its vectors agree with the float ones on the probes (else None)."""
-    target = folder / QUERY_MODEL_FILE
-    if not target.exists():
-        _quantize(folder / MODEL_FILE, target)
-    session = _session(target)
-    agreement = _cosines(encoder(PROBES), encoder(PROBES, session))
+    """The int8 query model's session: dynamic per-channel quantisation of the float model, made and
+    checked against the float vectors on the probes once, then loaded as it is. One that disagrees is
+    kept as `…refused`, so later processes neither load it nor make it again (None: queries stay float)."""
+    target, refused = folder / QUERY_MODEL_FILE, folder / (QUERY_MODEL_FILE + ".refused")
+    if refused.exists():
+        return None
+    if target.exists():
+        return _session(target)
+    staging = folder / f".{QUERY_MODEL_FILE}.{os.getpid()}"
+    try:
+        _quantize(folder / MODEL_FILE, staging)
+        session = _session(staging)
+        agreement = _cosines(encoder(PROBES), encoder(PROBES, session))
+        os.replace(staging, target if agreement.min() >= QUERY_AGREEMENT else refused)
+    finally:
+        staging.unlink(missing_ok=True)
     if agreement.min() < QUERY_AGREEMENT:
         log.warning("int8 query model of %s agrees only to %.3f with the float one: queries stay float", folder, agreement.min())
         return None

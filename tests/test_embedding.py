@@ -126,3 +126,18 @@ def test_queries_run_on_an_int8_model_that_agrees_with_the_float_one(embedder: E
     agreement = (int8 * float32).sum(axis=1)
     assert agreement.min() > 0.98 and agreement.max() < 0.99999  # close, and really the int8 model
     assert np.array_equal(Embedder(models_dir=model_cache, int8_queries=False).encode_queries(queries[:1]), float32[:1])
+
+
+def test_an_int8_model_that_disagrees_is_refused_once_and_for_all(embedder: Embedder, tmp_path: Path, monkeypatch):
+    import kb.onnx_runtime as onnx_runtime
+
+    embedder.onnx
+    folder = tmp_path / export_key(embedder.model_id, embedder.location)
+    shutil.copytree(embedder.models_dir / folder.name, folder, ignore=shutil.ignore_patterns(QUERY_MODEL_FILE + "*"))
+    monkeypatch.setattr(onnx_runtime, "QUERY_AGREEMENT", 1.01)  # no quantised model can agree that well
+    first = Embedder(models_dir=tmp_path)
+    assert first.onnx.query_session is first.onnx.session  # queries stay float
+    assert (folder / (QUERY_MODEL_FILE + ".refused")).exists() and not (folder / QUERY_MODEL_FILE).exists()
+    monkeypatch.setattr(onnx_runtime, "_quantize", lambda *a: pytest.fail("quantised again"))
+    again = Embedder(models_dir=tmp_path)
+    assert again.onnx.query_session is again.onnx.session
