@@ -48,6 +48,10 @@ class SearchSettings(BaseModel):
     """Score fusion: divide cosines by the best one, like BM25 scores."""
     document_fields: tuple[float, float, float] = (5.0, 3.0, 1.0)
     """BM25 weights of a document's title, keywords and body."""
+    query_words: int = 24
+    """BM25 reads at most this many words of a long query, the most specific (highest IDF), plus its
+    identifiers; 0 reads all. Measured on the msdocs symptom queries (long descriptions): 24 gives the
+    same MRR@10 on dev, symptom and title as all words, with about 30% less CPU per search; 16 lost 0.002."""
     passage_fields: tuple[float, float] = (1.5, 1.0)
     """BM25 weights of a passage's heading and text (they pick the passage to show)."""
     similar_pieces: int = 8

@@ -59,11 +59,14 @@ class LexicalRetriever:
     """BM25 over documents (fields weighted) and over the passages of given documents."""
 
     def __init__(self, reader: IndexReader, catalog: Catalog, document_fields: Sequence[float],
-                 passage_fields: Sequence[float]):
+                 passage_fields: Sequence[float], query_words: int = 0):
+        """`query_words`: BM25 reads at most this many of a query's words, its most specific ones, and
+        its identifiers (0: all)."""
         self.reader = reader
         self.catalog = catalog
         self.document_fields = tuple(document_fields)
         self.passage_fields = tuple(passage_fields)
+        self.query_words = query_words
         # which documents contain a word: asked for every query word (coverage), so remembered, as one
         # bit per document rowid (a common word of a 100,000-document index takes 12.5 kB)
         self.documents_with = lru_cache(maxsize=2048)(self._documents_with)
@@ -77,14 +80,23 @@ class LexicalRetriever:
 
     def rank(self, q: ParsedQuery, depth: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """(document id, BM25) best first; with `allowed`, ten times `depth` are read so enough remain."""
-        rows = self.reader.rank_documents(q.words, self.document_fields, depth * 10 if allowed is not None else depth)
+        rows = self.reader.rank_documents(self.bm25_words(q), self.document_fields, depth * 10 if allowed is not None else depth)
         hits = [(self.catalog.rowid_doc[rowid], score) for rowid, score in rows]
         return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
 
     def passages(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[int, float]:
         """BM25 of the passages of `doc_ids` that contain query words."""
         rowids = [self.catalog.doc_rowid[d] for d in doc_ids]
-        return self.reader.rank_passages(q.words, rowids, self.passage_fields)
+        return self.reader.rank_passages(self.bm25_words(q), rowids, self.passage_fields)
+
+    def bm25_words(self, q: ParsedQuery) -> tuple[str, ...]:
+        """The words BM25 reads: all of a short query's; of a long one (a pasted description) the
+        `query_words` most specific and its identifiers. FTS5's bm25() costs time per word read, and
+        a common word adds nearly nothing to the ranking (measured: README, "Benchmarks")."""
+        if not self.query_words or len(q.words) <= self.query_words:
+            return q.words
+        kept = {*self.specific_words(q.words, self.query_words), *(text.fold(i) for i in q.identifiers)}
+        return tuple(w for w in q.words if text.fold(w) in kept)  # a word said twice still counts twice, as before
 
     def containing(self, phrases: Sequence[str], allowed: set[str] | None = None) -> dict[str, tuple[str, ...]]:
         """The documents (of `allowed`) that contain any of `phrases`, with the phrases each contains."""

@@ -79,7 +79,8 @@ class Searcher:
             raise IndexUnusable(f"index {self.build} is inconsistent: {len(self.catalog.passage_doc)} passages, "
                                 f"{len(self.vectors)} vectors; run `kb index --full`")
         self.dense = DenseRetriever(self.vectors, self.catalog)
-        self.lexical = LexicalRetriever(self.reader, self.catalog, self.weights.document_fields, self.weights.passage_fields)
+        self.lexical = LexicalRetriever(self.reader, self.catalog, self.weights.document_fields, self.weights.passage_fields,
+                                        self.weights.query_words)
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder, weights: SearchSettings = SearchSettings(),
@@ -90,7 +91,8 @@ class Searcher:
         """The same loaded index ranking with other weights (fusion tuning)."""
         other = copy.copy(self)
         other.weights = weights
-        other.lexical = LexicalRetriever(self.reader, self.catalog, weights.document_fields, weights.passage_fields)
+        other.lexical = LexicalRetriever(self.reader, self.catalog, weights.document_fields, weights.passage_fields,
+                                         weights.query_words)
         return other
 
     # -- ranking ---------------------------------------------------------------------------

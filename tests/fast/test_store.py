@@ -389,6 +389,22 @@ def test_lexical_rank_and_allowed(lexical):
     assert lexical.rank(q, 10, allowed=set()) == []
 
 
+def test_a_long_query_is_read_by_its_most_specific_words_and_its_codes(reader, catalog, monkeypatch):
+    capped = LexicalRetriever(reader, catalog, (5.0, 3.0, 1.0), (1.5, 1.0), query_words=2)
+    short = parse_query("spooler crashes")
+    assert capped.bm25_words(short) == short.words  # within the cap: every word
+    long = parse_query("the print Spooler service crashes and the access is denied with 0x80070005 every morning spooler")
+    read = capped.bm25_words(long)
+    rarest = capped.specific_words(long.words, 2)
+    assert {w.lower() for w in read} == set(rarest) | {"0x80070005"}  # two words, and the code however common
+    assert read == tuple(w for w in long.words if w.lower() in set(rarest) | {"0x80070005"})  # as typed, repeats kept
+    asked = []
+    monkeypatch.setattr(reader, "rank_documents", lambda words, *a: asked.append(words) or [])
+    capped.rank(long, 10)
+    assert asked == [read]
+    assert LexicalRetriever(reader, catalog, (5.0, 3.0, 1.0), (1.5, 1.0)).bm25_words(long) == long.words  # 0: all
+
+
 def test_lexical_passages_of_given_documents(lexical, db):
     _, ids = db
     found = lexical.passages(parse_query("denied"), [VPN])
