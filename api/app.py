@@ -7,8 +7,6 @@ This module assembles the app: state, security middleware, error handling and th
 
 from __future__ import annotations
 
-import base64
-import hmac
 import importlib.resources
 import shlex
 from pathlib import Path
@@ -23,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from api.auth import api_key, bearer_token, same_secret
 from api.limits import BodyLimit, bounded, encodable
 from api.rendering import highlight_html
 from api.routes import documents, feedback, pages, search, service
@@ -123,12 +122,12 @@ async def security_headers(request: Request, call_next):
     settings: Settings = request.app.state.settings
     path = request.url.path
     if path.startswith("/api/admin/"):
-        denied = _check_secret(settings.admin_token, _bearer(request), "admin endpoints are disabled: set KB_ADMIN_TOKEN",
+        denied = _check_secret(settings.admin_token, bearer_token(request), "admin endpoints are disabled: set KB_ADMIN_TOKEN",
                                "Authorization: Bearer <KB_ADMIN_TOKEN> required")
     elif path.startswith("/api/"):
-        denied = _check_secret(settings.api_key, _api_key(request), None, "X-API-Key header required")
+        denied = _check_secret(settings.api_key, api_key(request), None, "X-API-Key header required")
     elif settings.protect_pages and settings.api_key and path != "/healthz":
-        denied = _check_secret(settings.api_key, _api_key(request), None, "the API key is required (as the password)")
+        denied = _check_secret(settings.api_key, api_key(request), None, "the API key is required (as the password)")
         if denied is not None:
             denied.headers["WWW-Authenticate"] = 'Basic realm="casebook", charset="UTF-8"'
     else:
@@ -141,29 +140,10 @@ async def security_headers(request: Request, call_next):
     return response
 
 
-def _bearer(request: Request) -> str | None:
-    """The token of `Authorization: Bearer <token>` (the scheme in any letter case), else None."""
-    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def _api_key(request: Request) -> str | None:
-    """The API key: the X-API-Key header, or the password of HTTP Basic authentication (what a browser can send)."""
-    if key := request.headers.get("x-api-key"):
-        return key
-    scheme, _, encoded = request.headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        return base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")[2] or None
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
 def _check_secret(expected: str | None, given: str | None, disabled: str | None, missing: str) -> JSONResponse | None:
     """None when the request may pass; otherwise the JSON error to answer with."""
     if expected is None:
         return JSONResponse({"detail": disabled}, status_code=403) if disabled else None
-    if given and hmac.compare_digest(given.encode(), expected.encode()):
+    if same_secret(given, expected):
         return None
     return JSONResponse({"detail": missing}, status_code=401)

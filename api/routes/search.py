@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from api.auth import bearer_token, same_secret
 from api.dependencies import CurrentSearcher, Log
 from api.limits import one_paste_at_a_time
 from api.models import (
@@ -121,8 +121,7 @@ def admin_only(request: Request) -> None:
     expected = request.app.state.settings.admin_token
     if expected is None:
         return
-    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+    if not same_secret(bearer_token(request), expected):
         raise HTTPException(401, "reading the search log needs Authorization: Bearer <KB_ADMIN_TOKEN>",
                             headers={"WWW-Authenticate": "Bearer"})
 
