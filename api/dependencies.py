@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
 from api.models import DocumentResponse, RelatedDocument
+from kb.documents import unservable
 from kb.live import LiveIndex
 from kb.search import Searcher
 from kb.store.searches import SearchLog
@@ -43,7 +44,7 @@ def find_document(searcher: Searcher, doc_id: str, request: Request | None = Non
     articles/ simply does not exist. An id that names one document in another letter case or Unicode
     form, or without `.md` (`Catalog.resolve`), is a 308 to the same route with the document's id when
     the `request` is given, so every document has one address; without it, that document."""
-    if ".." in doc_id.split("/") or doc_id.startswith("/") or "\\" in doc_id:
+    if unservable(doc_id):  # the indexer's own rule: such ids were never indexed
         raise HTTPException(404, f"no document {doc_id!r}: ids are paths inside articles/ without '..'")
     canonical = searcher.catalog.resolve(doc_id)
     if canonical is not None and canonical != doc_id and request is not None:
