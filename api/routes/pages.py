@@ -37,7 +37,7 @@ def page_search(request: Request, searcher: CurrentSearcher, log: Log, templates
     response, problems, code = None, [], 200
     if query:
         try:
-            response = run_search(searcher, log if offset == 0 and not thanks and not repeated_search(request) else None, query, applied, False, offset, PAGE_SIZE)
+            response = run_search(searcher, None if repeated_search(request) else log, query, applied, False, offset, PAGE_SIZE)
         except UnknownFilter as exc:
             problems, code = [e["msg"] for e in exc.detail], 422
     return templates.TemplateResponse(
@@ -134,11 +134,12 @@ def verdict(thanks: str | None) -> str | None:
 
 
 def repeated_search(request: Request) -> bool:
-    """Whether this page view is not a search of its own, so the log keeps one entry per search: a
-    request made while typing (only what is submitted is logged), or the way back from a document."""
+    """Whether this page view is not a search of its own, so the log keeps one entry per search: the
+    way back from a verdict (`thanks`) or from a document, or a request made while typing (only what is
+    submitted is logged). Later pages are never logged (`run_search`)."""
     came_from = urlsplit(request.headers.get("referer", ""))
-    return request.headers.get("x-casebook-typing") == "1" or (came_from.netloc == request.url.netloc and
-                                                               came_from.path.startswith("/documents/"))
+    return (bool(request.query_params.get("thanks")) or request.headers.get("x-casebook-typing") == "1"
+            or (came_from.netloc == request.url.netloc and came_from.path.startswith("/documents/")))
 
 
 def local_url(request: Request) -> str:

@@ -40,7 +40,7 @@ def build_failure_problem(request: Request) -> str | None:
 
 
 CHECKS: list[Callable[[Request], str | None]] = [search_log_problem, disk_space_problem, build_failure_problem]
-"""What can degrade the service while it keeps answering; one function each (a failed build can be one more)."""
+"""What can degrade the service while it keeps answering; one function each."""
 
 
 def problems(request: Request) -> list[str]:
