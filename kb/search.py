@@ -40,7 +40,7 @@ from kb.results import (
 )
 from kb.snippets import passage_to_show, sentences
 from kb.retrieval import DenseRetriever, LexicalRetriever, unit
-from kb.store.index_db import SCHEMA_VERSION, IndexReader, StoredDocument
+from kb.store.index_db import SCHEMA_VERSION, IndexReader, PassageRow, StoredDocument
 from kb.vectors import VectorIndex
 
 MODES = ("hybrid", "dense", "lexical")
@@ -186,9 +186,9 @@ class Searcher:
         return [Ranked(f.key, f.score, dict(f.ranks), phrases=contains.get(f.key, ()), identifiers=codes.get(f.key, ()),
                        cosine=cosine.get(f.key)) for f in fused]
 
-    def with_passages(self, q: ParsedQuery, vector: np.ndarray, ranked: list[Ranked]) -> list[Ranked]:
-        """Each document with the passage to show and its similarity: the best by `kb.fusion.order_within`
-        that is fit to show (`kb.snippets.passage_to_show`)."""
+    def with_passages(self, q: ParsedQuery, vector: np.ndarray, ranked: list[Ranked]) -> list[tuple[Ranked, PassageRow | None]]:
+        """Each document with the passage to show (its id and similarity set, and its row): the best by
+        `kb.fusion.order_within` that is fit to show (`kb.snippets.passage_to_show`)."""
         lexical = self.lexical.passages(q, [r.doc_id for r in ranked])
         similarity = self.dense.similarities(vector, self.catalog.passages_of(r.doc_id for r in ranked))
         chosen = []
@@ -196,7 +196,7 @@ class Searcher:
             order = order_within(self.catalog.doc_passages[r.doc_id], (similarity, lexical), self.weights.rrf_k)
             shown = passage_to_show(filter(None, map(self.reader.passage, order)), self.catalog.docs[r.doc_id].meta)
             best = shown.id if shown else order[0]
-            chosen.append(replace(r, passage_id=best, similarity=similarity[best]))
+            chosen.append((replace(r, passage_id=best, similarity=similarity[best]), shown or self.reader.passage(best)))
         return chosen
 
     # -- results ---------------------------------------------------------------------------
@@ -293,10 +293,10 @@ class Searcher:
         if not ranked:
             return []
         hits = []
-        for r in self.with_passages(passage_query or q, vector, ranked):
+        for r, passage in self.with_passages(passage_query or q, vector, ranked):
             doc = self.catalog.docs[r.doc_id]
             resolution = self.reader.first_passage_in_section(doc.id, RESOLUTION_SECTION) if doc.type == "case" else None
-            hits.append(make_hit(doc, r, self.reader.passage(r.passage_id), q, resolution))
+            hits.append(make_hit(doc, r, passage, q, resolution))
         return hits
 
     def related(self, doc_id: str, k: int = 5) -> list[Related]:
