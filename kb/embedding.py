@@ -156,15 +156,13 @@ class Embedder:
         one at a time, where it is about twice as fast; measured within 0.001 MRR@10 of float)."""
         if self.onnx is None or not texts:
             return self.encode(texts)
-        vectors = self.onnx.queries(texts)
-        return (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return unit_rows(self.onnx.queries(texts))
 
     def _encode_onnx(self, texts: list[str]) -> np.ndarray:
         """Like SentenceTransformer.encode: batches of similar length, so little padding is computed."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for rows in self.batches(texts):
-            vectors = self.onnx([texts[i] for i in rows])
-            out[rows] = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            out[rows] = unit_rows(self.onnx([texts[i] for i in rows]))
         return out
 
     def batches(self, texts: list[str]) -> list[list[int]]:
@@ -182,6 +180,11 @@ class Embedder:
             else:
                 batch.append(i)
         return batches
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a zero row stays zero), as float32."""
+    return (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def load_embedder(settings: Settings) -> Embedder:

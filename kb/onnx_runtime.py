@@ -44,9 +44,9 @@ class OnnxExportError(RuntimeError):
 class OnnxEncoder:
     """Texts -> sentence embeddings with ONNX Runtime and the fast tokenizer: no PyTorch."""
 
-    def __init__(self, session, tokenizer, meta: dict, query_session=None, int8_folder: Path | None = None):
+    def __init__(self, session, tokenizer, meta: dict, int8_folder: Path | None = None):
         self.session = session
-        self._query_session = query_session
+        self._query_session = None
         self._int8_folder = int8_folder  # where the int8 twin for queries is (made on first use), or None: float
         self.tokenizer = tokenizer  # truncates and pads, as sentence-transformers feeds the model
         self.meta = meta
@@ -161,21 +161,19 @@ def _query_session(folder: Path, encoder: OnnxEncoder):
 
 
 def _quantize(source: Path, target: Path) -> None:
-    """int8 weights (per channel), written beside `target` and renamed into place."""
-    import logging as _logging
-
+    """int8 weights (per channel) of `source`, written to `target` (the pre-processed model goes in a scratch folder)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     staging = Path(tempfile.mkdtemp(prefix=".int8-", dir=target.parent))
-    quiet = _logging.getLogger().level
+    quiet = logging.getLogger().level
     try:
-        _logging.getLogger().setLevel(_logging.ERROR)  # the quantiser warns through the root logger
+        logging.getLogger().setLevel(logging.ERROR)  # the quantiser warns through the root logger
         quant_pre_process(str(source), str(staging / "pre.onnx"), skip_symbolic_shape=True)
         quantize_dynamic(str(staging / "pre.onnx"), str(staging / "int8.onnx"), per_channel=True, weight_type=QuantType.QInt8)
         os.replace(staging / "int8.onnx", target)
     finally:
-        _logging.getLogger().setLevel(quiet)
+        logging.getLogger().setLevel(quiet)
         shutil.rmtree(staging, ignore_errors=True)
 
 
