@@ -176,10 +176,9 @@ class IndexLayout:
         """Delete abandoned partial builds and all but the newest `keep` finished ones (never `current`)."""
         if not self.builds.is_dir():
             return
+        self.remove_partials()
         current = self.current()
-        finished = sorted(p for p in self.builds.iterdir() if p.suffix != ".partial")
-        stale = [p for p in self.builds.iterdir() if p.suffix == ".partial"] + finished[:-keep]
-        for path in stale:
+        for path in sorted(p for p in self.builds.iterdir() if p.suffix != ".partial")[:-keep]:
             if path != current:
                 shutil.rmtree(path, ignore_errors=True)
 
