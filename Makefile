@@ -44,7 +44,7 @@ test-fast: install
 EVAL_DIR ?= ../shared/eval/msdocs
 
 eval: install
-	$(BIN)/kb eval bench/queries/articles_dev.jsonl bench/queries/out_of_corpus.jsonl
+	$(BIN)/kb eval bench/queries/articles_dev.jsonl bench/queries/crosslingual.jsonl bench/queries/out_of_corpus.jsonl
 	$(BIN)/kb eval --pastes bench/queries/pastes_articles.jsonl
 	@if [ -d $(EVAL_DIR)/corpus ]; then \
 		$(BIN)/kb eval --corpus $(EVAL_DIR)/corpus $(EVAL_DIR)/symptom_queries.jsonl $(EVAL_DIR)/title_queries.jsonl; \

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from api.auth import api_key, bearer_token, same_secret
 from api.limits import BodyLimit, bounded, encodable
+from api.language_names import language_label, language_name
 from api.rendering import highlight_html
 from api.routes import documents, feedback, pages, search, service
 from kb.config import Settings, load_settings
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     templates.env.filters["highlight"] = highlight_html
     templates.env.filters["fold"] = fold
     templates.env.filters["shell_quote"] = shlex.quote
+    templates.env.filters["language_name"] = language_name
+    templates.env.filters["language_label"] = language_label
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount("/api-docs-assets", StaticFiles(directory=API_DOCS_ASSETS), name="api-docs-assets")
     app.add_api_route("/docs", swagger_ui, include_in_schema=False)

@@ -96,7 +96,7 @@ class AppliedFilters(BaseModel):
     require: list[str] = []
     type: DocType | None = None
     tag: list[str] = []
-    language: str | None = None
+    language: list[str] = Field([], description="Languages searched (any of them); empty: every language.")
     product: str | None = None
     status: str | None = None
 

@@ -32,13 +32,20 @@ class DocInfo(DocumentRow):
 
 @dataclass(frozen=True)
 class Filters:
-    """Restrict results to documents with these properties (None / empty = any)."""
+    """Restrict results to documents with these properties (None / empty = any). Tags are all required;
+    languages are any of (an engineer reads several: `("pt", "en")` keeps documents in either)."""
 
     type: str | None = None
     tags: tuple[str, ...] = ()
-    language: str | None = None
+    language: tuple[str, ...] = ()
     product: str | None = None
     status: str | None = None
+
+    def __post_init__(self):
+        """A single code (the old form, `language="pt"`) is one language, never matched by substring;
+        a list becomes a tuple so filters stay hashable and equal to the same filters."""
+        codes = (self.language,) if isinstance(self.language, str) else tuple(self.language or ())
+        object.__setattr__(self, "language", tuple(c for c in codes if c))
 
     def accepts(self, doc: DocInfo, skip: str | None = None) -> bool:
         """Whether `doc` passes every filter except the `skip` field (used for facet counts)."""
@@ -47,7 +54,7 @@ class Filters:
             for name, ok in (
                 ("type", self.type is None or doc.type == self.type),
                 ("tags", all(t in doc.tags for t in self.tags)),
-                ("language", self.language is None or doc.language == self.language),
+                ("language", not self.language or doc.language in self.language),
                 ("product", self.product is None or text.fold(doc.product) == text.fold(self.product)),
                 ("status", self.status is None or doc.status == self.status),
             )
@@ -106,7 +113,7 @@ class Catalog:
         can only empty the results, which is a typo more often than a question. Any case status of
         the documented vocabulary is known, even when no case has it yet."""
         asked = {"tags": list(filters.tags),
-                 "language": [filters.language] if filters.language else [],
+                 "language": list(filters.language),
                  "product": [filters.product] if filters.product else [], "status": [filters.status] if filters.status else []}
         unknown = []
         for name, values in asked.items():

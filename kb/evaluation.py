@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kb.codes import extract_codes
@@ -21,6 +21,8 @@ from kb.indexer import build_index
 from kb.search import MODES, Searcher
 
 METRICS = ("mrr@10", "ndcg@10", "recall@10")
+SLICE_METRICS = (*METRICS, "hit_rate@3")
+"""The per-slice table adds top-3: "the answer is among the first three" is the cross-lingual target."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class EvalQuery:
     query: str
     relevant: tuple[str, ...]
     area: str | None = None  # e.g. the product area of a msdocs query, for the per-slice table
+    direction: str | None = None  # cross-lingual sets: "en-to-other", "other-to-en" or "same-language"
+    language: str | None = None  # the query's language, when the set says
 
 
 def held_out(query: EvalQuery) -> bool:
@@ -45,7 +49,8 @@ def load_queries(path: Path) -> list[EvalQuery]:
             continue
         try:
             item = json.loads(line)
-            queries.append(EvalQuery(str(item["id"]), str(item["query"]), tuple(item["relevant"]), item.get("area")))
+            queries.append(EvalQuery(str(item["id"]), str(item["query"]), tuple(item["relevant"]), item.get("area"),
+                                     item.get("direction"), item.get("query_language")))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise DocumentError(path, n, f"bad query line ({exc.__class__.__name__}: {exc}); expected {{\"id\", \"query\", \"relevant\": [...]}}") from None
     return queries
@@ -83,12 +88,13 @@ def evaluate(searcher: Searcher, queries: list[EvalQuery], modes: tuple[str, ...
 
 
 def evaluate_slices(queries: list[EvalQuery], ranked: Run) -> dict[str, tuple[int, dict[str, float]]]:
-    """(query count, metric values) per slice of the queries: all, quoted, with error codes, and per
-    product area when the queries name one, so a regression shows where it happens."""
+    """(query count, SLICE_METRICS values) per slice of the queries: all, quoted, with error codes, per
+    product area, per cross-lingual direction and query language when the set names them, so a
+    regression shows where it happens."""
     out = {}
     for name, members in slices(queries).items():
         subset = [q for q in queries if q.id in members]
-        out[name] = (len(subset), metrics(subset, {q.id: ranked[q.id] for q in subset}))
+        out[name] = (len(subset), metrics(subset, {q.id: ranked[q.id] for q in subset}, SLICE_METRICS))
     return out
 
 
@@ -99,6 +105,10 @@ def slices(queries: list[EvalQuery]) -> dict[str, set[str]]:
              "error codes": {q.id for q in queries if extract_codes(q.query)}}
     for product in sorted({_product(q.area) for q in queries if q.area}):
         found[f"area {product}"] = {q.id for q in queries if q.area and _product(q.area) == product}
+    for direction in sorted({q.direction for q in queries if q.direction}):
+        found[f"direction {direction}"] = {q.id for q in queries if q.direction == direction}
+        for language in sorted({q.language for q in queries if q.direction == direction and q.language}):
+            found[f"  {direction}, query in {language}"] = {q.id for q in queries if q.direction == direction and q.language == language}
     return {name: ids for name, ids in found.items() if ids}
 
 
@@ -133,7 +143,7 @@ def run_pastes(searcher: Searcher, queries: list[EvalQuery], k: int = 10) -> Run
 
 def run_raw_pastes(searcher: Searcher, queries: list[EvalQuery], k: int = 10) -> Run:
     """The top `k` of each paste sent as it is to `/api/search` (cut to the characters it accepts)."""
-    return run(searcher, [EvalQuery(q.id, q.query[:SEARCH_LIMIT], q.relevant, q.area) for q in queries], "hybrid", k)
+    return run(searcher, [replace(q, query=q.query[:SEARCH_LIMIT]) for q in queries], "hybrid", k)
 
 
 def metrics(queries: list[EvalQuery], ranked: Run, names: tuple[str, ...] = METRICS) -> dict[str, float]:

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm
 
 from kb.chunking import CHUNKING_VERSION, Passage, chunk_document
-from kb.config import Settings
+from kb.config import DEFAULT_MODEL, Settings
 from kb.documents import Document, DocumentError, discover, load_document, read_source
 from kb.embedding import Embedder
+from kb.languages import UNDETERMINED, code, detect
+from kb.packaged_models import FORMER_DEFAULTS
 from kb.layout import (
     DB_FILE, MANIFEST_FILE, VECTORS_FILE, BuildFailed, IndexLayout, ModelMismatch, check_model, read_manifest,
 )
@@ -36,6 +39,8 @@ from kb.store.embeddings import EmbeddingCache
 from kb.store.index_db import SCHEMA_VERSION, Store
 from kb.validation import check_document, colliding_ids
 from kb.vectors import VectorIndex
+
+log = logging.getLogger("kb.indexer")
 
 __all__ = ["BuildFailed", "BuildReport", "build_index"]
 
@@ -107,7 +112,13 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
     if previous is not None:
         with _failing_as(previous / MANIFEST_FILE, corrupt=previous), _reading(previous):
             manifest = read_manifest(previous)
-        check_model(manifest, embedder.model_id)
+        if _default_changed(manifest, settings, embedder):
+            log.warning("the index was built with %s, the former default model; the default is now %s: "
+                        "rebuilding (vectors come from the embedding cache where it has them)", manifest.get("model"), embedder.model_id)
+            previous = None
+        else:
+            check_model(manifest, embedder.model_id)
+    if previous is not None:
         if (manifest.get("format"), manifest.get("chunking")) != (SCHEMA_VERSION, CHUNKING_VERSION):
             previous = None  # older layout or chunking: rebuild (embeddings still come from the cache)
     with _failing_as(layout.builds):
@@ -118,6 +129,21 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
         if report.build != partial.with_suffix(""):  # failed, or nothing changed: the folder goes
             shutil.rmtree(partial, ignore_errors=True)
     return report
+
+
+def with_language(doc: Document, team: tuple[str, ...]) -> Document:
+    """The document with its language: the front matter's, else detected among the team's languages
+    (the stem column and the page's language filter need one)."""
+    if code(doc.language) != UNDETERMINED:
+        return doc
+    return replace(doc, language=detect(f"{doc.title}\n{doc.body}", team))
+
+
+def _default_changed(manifest: dict, settings: Settings, embedder: Embedder) -> bool:
+    """True when the index has a former default model's vectors and the default is configured: an
+    upgrade, which rebuilds by itself. Any other model change still needs `kb index --full`."""
+    return (settings.model == DEFAULT_MODEL and manifest.get("model") != embedder.model_id
+            and manifest.get("model") in FORMER_DEFAULTS)
 
 
 def _build_into(partial: Path, previous: Path | None, settings: Settings, layout: IndexLayout, embedder: Embedder,
@@ -306,7 +332,7 @@ def _collect_changes(settings: Settings, store: Store, report: BuildReport) -> d
             if known.get(doc_id) == digest:
                 report.unchanged += 1
                 continue
-            doc = load_document(path, doc_id, settings.max_file_bytes)
+            doc = with_language(load_document(path, doc_id, settings.max_file_bytes), settings.search.languages)
             fatal = [p for p in check_document(doc) if p.severity == "error"]
             if fatal:
                 raise DocumentError(doc_id, fatal[0].line, fatal[0].message)
@@ -360,7 +386,7 @@ def _groups(docs: list[Document], embedder: Embedder, group_passages: int) -> It
     group: list[tuple[Document, list[Passage]]] = []
     size = 0
     for doc in docs:
-        passages = chunk_document(doc, embedder.count_tokens, embedder.max_tokens)
+        passages = chunk_document(doc, embedder.count_tokens, embedder.passage_tokens)
         group.append((doc, passages))
         size += len(passages)
         if size >= group_passages:

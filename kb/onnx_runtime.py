@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +45,8 @@ class OnnxExportError(RuntimeError):
 class OnnxEncoder:
     """Texts -> sentence embeddings with ONNX Runtime and the fast tokenizer: no PyTorch."""
 
-    def __init__(self, session, tokenizer, meta: dict, int8_folder: Path | None = None):
-        self.session = session
+    def __init__(self, model_path: Path, tokenizer, meta: dict, int8_folder: Path | None = None):
+        self.model_path = model_path
         self._query_session = None
         self._int8_folder = int8_folder  # where the int8 twin for queries is (made on first use), or None: float
         self.tokenizer = tokenizer  # truncates and pads, as sentence-transformers feeds the model
@@ -69,7 +70,7 @@ class OnnxEncoder:
         tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         tokenizer.enable_truncation(meta["max_tokens"])
         tokenizer.enable_padding(pad_id=meta["pad_id"], pad_token=meta["pad_token"])
-        return cls(_session(folder / MODEL_FILE), tokenizer, meta, int8_folder=folder if int8_queries else None)
+        return cls(folder / MODEL_FILE, tokenizer, meta, int8_folder=folder if int8_queries else None)
 
     @classmethod
     def export(cls, model, folder: Path) -> "OnnxEncoder":
@@ -89,6 +90,12 @@ class OnnxEncoder:
             return cls.load(folder) if folder.exists() else encoder
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    @cached_property
+    def session(self):
+        """The float model, loaded on first use: a server that only encodes queries on the int8 twin
+        never holds it (multilingual-e5-small: about 470 MB)."""
+        return _session(self.model_path)
 
     def __call__(self, texts: list[str], session=None) -> np.ndarray:
         """Embeddings (not normalised) for one batch of texts (by `session`, default the float model)."""
@@ -114,8 +121,8 @@ class OnnxEncoder:
         return len(self._counter.encode(self._prepared(text), add_special_tokens=False).ids)
 
     def _prepared(self, text: str) -> str:
-        """The text as sentence-transformers hands it to the tokenizer: stripped, lower-cased if the model says so."""
-        text = text.strip()
+        """The text as sentence-transformers (6) hands it to the tokenizer: lower-cased if the model says
+        so, not stripped (a SentencePiece tokenizer makes tokens of outer spaces and line breaks)."""
         return text.lower() if self.meta["do_lower_case"] else text
 
     def check_against(self, model) -> None:
@@ -219,7 +226,8 @@ def _write_export(model, folder: Path) -> None:
     dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     meta = {"format": FORMAT, "input_names": names, "dimension": int(dimension()),
             "max_tokens": int(model.max_seq_length or 256), "do_lower_case": bool(getattr(model[0], "do_lower_case", False)),
-            "pad_id": int(tokenizer.pad_token_id or 0), "pad_token": str(tokenizer.pad_token or "[PAD]")}
+            "pad_id": int(tokenizer.pad_token_id or 0), "pad_token": str(tokenizer.pad_token or "[PAD]"),
+            "prompts": dict(getattr(model, "prompts", None) or {})}
     (folder / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 

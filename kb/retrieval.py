@@ -16,6 +16,7 @@ import numpy as np
 
 from kb import text
 from kb.catalog import Catalog
+from kb.languages import TEAM_LANGUAGES, query_stems
 from kb.query import ParsedQuery
 from kb.store.index_db import IndexReader
 from kb.vectors import VectorIndex
@@ -59,10 +60,14 @@ class LexicalRetriever:
     """BM25 over documents (fields weighted) and over the passages of given documents."""
 
     def __init__(self, reader: IndexReader, catalog: Catalog, document_fields: Sequence[float],
-                 passage_fields: Sequence[float], query_words: int = 0):
+                 passage_fields: Sequence[float], query_words: int = 0, stem_field: float = 0.0,
+                 languages: Sequence[str] = TEAM_LANGUAGES):
         """`query_words`: BM25 reads at most this many of a query's words, its most specific ones, and
-        its identifiers (0: all)."""
+        its identifiers (0: all). `stem_field`: BM25 weight of the stem column, whose words are the
+        query's stems in each of `languages` (0: exact words only)."""
         self.reader = reader
+        self.stem_field = stem_field
+        self.languages = tuple(languages)
         self.catalog = catalog
         self.document_fields = tuple(document_fields)
         self.passage_fields = tuple(passage_fields)
@@ -73,16 +78,25 @@ class LexicalRetriever:
 
     def _documents_with(self, word: str) -> tuple[np.ndarray, int]:
         """(bitmap over rowids of the documents containing `word`, how many they are)."""
-        rowids = np.fromiter(self.reader.documents_with_phrase(word), dtype=np.int64)
+        rowids = np.fromiter(self.reader.documents_with_phrase(word, self.stems([word])), dtype=np.int64)
         present = np.zeros(self.catalog.max_rowid + 1, dtype=bool)
         present[rowids] = True
         return np.packbits(present), len(rowids)
 
     def rank(self, q: ParsedQuery, depth: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """(document id, BM25) best first; with `allowed`, ten times `depth` are read so enough remain."""
-        rows = self.reader.rank_documents(self.bm25_words(q), self.document_fields, depth * 10 if allowed is not None else depth)
+        words = self.bm25_words(q)
+        rows = self.reader.rank_documents(words, self.document_fields, depth * 10 if allowed is not None else depth,
+                                          self.stems(words), self.stem_field)
         hits = [(self.catalog.rowid_doc[rowid], score) for rowid, score in rows]
         return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
+
+    def stems(self, words: Sequence[str]) -> tuple[str, ...]:
+        """The stems of `words` in each of the team's languages (none when the stem column is off).
+        Identifiers are left out: they match as typed."""
+        if not self.stem_field:
+            return ()
+        return query_stems([w for w in words if not any(c.isdigit() for c in w)], self.languages)
 
     def passages(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[int, float]:
         """BM25 of the passages of `doc_ids` that contain query words."""

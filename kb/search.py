@@ -79,8 +79,7 @@ class Searcher:
             raise IndexUnusable(f"index {self.build} is inconsistent: {len(self.catalog.passage_doc)} passages, "
                                 f"{len(self.vectors)} vectors; run `kb index --full`")
         self.dense = DenseRetriever(self.vectors, self.catalog)
-        self.lexical = LexicalRetriever(self.reader, self.catalog, self.weights.document_fields, self.weights.passage_fields,
-                                        self.weights.query_words)
+        self.lexical = lexical_retriever(self.reader, self.catalog, self.weights)
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder, weights: SearchSettings = SearchSettings(),
@@ -91,8 +90,7 @@ class Searcher:
         """The same loaded index ranking with other weights (fusion tuning)."""
         other = copy.copy(self)
         other.weights = weights
-        other.lexical = LexicalRetriever(self.reader, self.catalog, weights.document_fields, weights.passage_fields,
-                                         weights.query_words)
+        other.lexical = lexical_retriever(self.reader, self.catalog, weights)
         return other
 
     # -- ranking ---------------------------------------------------------------------------
@@ -246,7 +244,7 @@ class Searcher:
         if analysis.empty:
             return [], analysis
         body = analysis.text or " ".join(analysis.identifiers)
-        pieces = split_text(body, self.embedder.count_tokens, self.embedder.max_tokens - 2)[: self.weights.similar_pieces] or [body]
+        pieces = split_text(body, self.embedder.count_tokens, self.embedder.passage_tokens - 2)[: self.weights.similar_pieces] or [body]
         vector = unit(self.encode_query.encode_many(pieces).mean(axis=0))
         said = text.content_words(body)
         words = self.lexical.specific_words(said, self.weights.paste_words)
@@ -317,6 +315,11 @@ class Searcher:
     def stats(self) -> IndexStats:
         return IndexStats(documents=len(self.catalog), passages=len(self.vectors), model=self.manifest["model"],
                           built_at=self.manifest["built_at"], build=self.build.name)
+
+
+def lexical_retriever(reader: IndexReader, catalog: Catalog, weights: SearchSettings) -> LexicalRetriever:
+    return LexicalRetriever(reader, catalog, weights.document_fields, weights.passage_fields, weights.query_words,
+                            weights.stem_field, weights.languages)
 
 
 def _answered(q: ParsedQuery, selected: list[Ranked]) -> bool | None:

@@ -12,7 +12,9 @@ from api.dependencies import CurrentSearcher, Log, Templates, find_document, rel
 from api.limits import one_paste_at_a_time
 from api.models import AppliedFilters, SimilarResponse
 from api.rendering import local_path, render_markdown
-from api.routes.search import MAX_OFFSET, MAX_QUERY_CHARS, MAX_TICKET_CHARS, UnknownFilter, run_search
+from api.routes.search import (
+    MAX_LANGUAGES, MAX_OFFSET, MAX_QUERY_CHARS, MAX_TICKET_CHARS, UnknownFilter, chosen_languages, run_search,
+)
 from kb.catalog import Filters
 from kb.paste import analyse, case_draft
 from kb.query import parse_query
@@ -27,11 +29,12 @@ PAGE_SIZE = 10
 
 @router.get("/", response_class=HTMLResponse)
 def page_search(request: Request, searcher: CurrentSearcher, log: Log, templates: Templates, q: str = "",
-                type: str | None = None, tag: list[str] = Query([]), language: str | None = None,
+                type: str | None = None, tag: list[str] = Query([]), language: list[str] = Query([]),
                 product: str | None = None, status: str | None = None, offset: int = 0, thanks: str | None = None):
     query = q.strip()[:MAX_QUERY_CHARS]
     applied = AppliedFilters(type=type if type in ("article", "case") else None, tag=[t[:200] for t in tag[:10] if t.strip()],
-                             language=(language or None) and language[:20], product=(product or None) and product[:200],
+                             language=chosen_languages([c[:20] for c in language[:MAX_LANGUAGES]]),
+                             product=(product or None) and product[:200],
                              status=(status or None) and status[:40])
     offset = min(max(offset, 0), MAX_OFFSET)
     response, problems, code = None, [], 200
@@ -43,6 +46,7 @@ def page_search(request: Request, searcher: CurrentSearcher, log: Log, templates
     return templates.TemplateResponse(
         request, "search.html",
         {"q": query, "applied": applied, "response": response, "stats": searcher.stats(), "problems": problems,
+         "languages": searcher.catalog.values("language"),
          "thanks": verdict(thanks), "here": local_url(request),
          "link": lambda **change: search_link(query, applied, **change)},
         status_code=code,
@@ -148,16 +152,21 @@ def local_url(request: Request) -> str:
     return url.path + (f"?{url.query}" if url.query else "")
 
 
+REPEATED = ("tag", "language")
+"""Filters chosen several at once: a facet link adds the value or, when chosen, removes it."""
+
+
 def search_link(q: str, applied: AppliedFilters, offset: int = 0, **change) -> str:
-    """URL of the search page with one filter set, added (tag) or removed (the value already chosen;
-    products in any letter case), at `offset`."""
+    """URL of the search page with one filter set, added (tag, language) or removed (the value already
+    chosen; products in any letter case), at `offset`."""
     params = applied.model_dump()
     for key, value in change.items():
-        if key == "tag":
-            params["tag"] = [t for t in params["tag"] if t != value] if value in params["tag"] else [*params["tag"], value]
+        if key in REPEATED:
+            params[key] = [v for v in params[key] if v != value] if value in params[key] else [*params[key], value]
         else:
             chosen = params.get(key)
             same = chosen is not None and value is not None and (fold(chosen) == fold(value) if key == "product" else chosen == value)
             params[key] = None if same else value
-    pairs = [("q", q)] + [(k, v) for k, v in params.items() if k not in ("tag", "require") and v] + [("tag", t) for t in params["tag"]]
+    pairs = ([("q", q)] + [(k, v) for k, v in params.items() if k not in ("require", *REPEATED) and v]
+             + [(k, v) for k in REPEATED for v in params[k]])
     return "/?" + urlencode(pairs + ([("offset", offset)] if offset else []))

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import StringConstraints
 
 from api.auth import bearer_token, same_secret
 from api.dependencies import CurrentSearcher, Log
@@ -24,6 +25,8 @@ from kb.store.searches import SearchLog, window_start
 MAX_QUERY_CHARS = 1000
 MAX_TICKET_CHARS = 20_000
 MAX_OFFSET = 1000
+MAX_LANGUAGES = 20
+LanguageCode = Annotated[str, StringConstraints(max_length=20)]
 TOO_LARGE = {413: {"model": ErrorBody, "description": "Ticket text over 20,000 characters."}}
 
 router = APIRouter()
@@ -42,8 +45,14 @@ class UnknownFilter(HTTPException):
 
 
 def filters_of(applied: AppliedFilters) -> Filters:
-    return Filters(type=applied.type, tags=tuple(applied.tag), language=applied.language, product=applied.product,
+    return Filters(type=applied.type, tags=tuple(applied.tag), language=tuple(applied.language), product=applied.product,
                    status=applied.status)
+
+
+def chosen_languages(language: list[str]) -> list[str]:
+    """The language codes asked for, each once, in the order given; a blank one (`language=`) is no
+    filter, as it was before the parameter could be repeated."""
+    return list(dict.fromkeys(code for code in language if code.strip()))
 
 
 def run_search(searcher: Searcher, log: SearchLog | None, q: str, applied: AppliedFilters, explain: bool,
@@ -92,14 +101,16 @@ def api_search(
     type: Annotated[Literal["article", "case"] | None, Query(description="Only articles or only cases.")] = None,
     require: Annotated[list[str], Query(max_length=MAX_QUERY_CHARS, description='Phrases every result must contain (repeat for several), like +"phrase" in q.')] = [],
     tag: Annotated[list[str], Query(max_length=200, description="Required tags (repeat for several); unknown tags are a 422 listing the known ones.")] = [],
-    language: Annotated[str | None, Query(max_length=20, description="Language code, e.g. en, pt, ru; one no document has is a 422 listing those there are.")] = None,
+    language: Annotated[list[LanguageCode], Query(max_length=MAX_LANGUAGES, description="Language code, e.g. en, pt, ru; repeat for "
+                                                  "several (`language=pt&language=en`: results in any of them). One no document has is a "
+                                                  "422 listing those there are.")] = [],
     product: Annotated[str | None, Query(max_length=200, description="Product (front matter `product`, any letter case).")] = None,
     status: Annotated[CaseStatus | None, Query(description="Case status.")] = None,
     explain: Annotated[bool, Query(description="Add per-result ranking details.")] = False,
 ) -> SearchResponse:
     """Documents ranked for a symptom, one page at a time: best passage per document with matched words
     marked, match strength per result, the total, and facet counts that equal what each filter gives."""
-    applied = AppliedFilters(require=require, type=type, tag=[t for t in tag if t.strip()], language=language or None,
+    applied = AppliedFilters(require=require, type=type, tag=[t for t in tag if t.strip()], language=chosen_languages(language),
                              product=product or None, status=status)
     return run_search(searcher, log, q, applied, explain, offset, k or limit)
 

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kb import languages
 from kb.chunking import Passage
 from kb.documents import Document
 from kb.store.fts_tokenizer import FTS_TOKENIZER
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 FTS_TABLES = ("documents_fts", "passages_fts")
 
 SCHEMA = f"""
@@ -51,9 +52,10 @@ CREATE INDEX IF NOT EXISTS passages_by_doc ON passages(doc_id, ordinal);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
     heading, text, document, tokenize = '{FTS_TOKENIZER}'
 );
--- one row per document (rowid = documents.rowid): BM25 over whole documents ranks them for lexical search
+-- one row per document (rowid = documents.rowid): BM25 over whole documents ranks them for lexical search;
+-- `stems` holds title, keywords and body again as Snowball stems in the document's language (kb.languages)
 CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5(
-    title, keywords, body, tokenize = '{FTS_TOKENIZER}'
+    title, keywords, body, stems, tokenize = '{FTS_TOKENIZER}'
 );
 """
 
@@ -162,6 +164,12 @@ def fts_any(words: Sequence[str]) -> str:
     return " OR ".join(fts_string(w) for w in words)
 
 
+def words_or_stems(words: Sequence[str], stems: Sequence[str]) -> str:
+    """MATCH expression: any of `words` in the exact columns, or any of `stems` in the stem column."""
+    parts = ([f"{{title keywords body}} : ({fts_any(words)})"] if words else []) + ([f"stems : ({fts_any(stems)})"] if stems else [])
+    return " OR ".join(parts)
+
+
 class Store:
     """Write side of one build's database, used by the indexer inside one transaction per build."""
 
@@ -241,9 +249,10 @@ class Store:
             [(i, p.doc_id, p.ordinal, p.section, p.heading, p.text, p.line) for i, p in zip(ids, passages)],
         )
         keywords = " ".join(_keywords(doc))
+        body = "\n".join(p.text for p in passages)
         self.conn.execute(
-            "INSERT INTO documents_fts(rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
-            (cursor.lastrowid, doc.title, keywords, "\n".join(p.text for p in passages)),
+            "INSERT INTO documents_fts(rowid, title, keywords, body, stems) VALUES (?, ?, ?, ?, ?)",
+            (cursor.lastrowid, doc.title, keywords, body, languages.stems(f"{doc.title}\n{keywords}\n{body}", doc.language)),
         )
         self.conn.executemany(
             "INSERT INTO passages_fts(rowid, heading, text, document) VALUES (?, ?, ?, ?)",
@@ -299,15 +308,16 @@ class IndexReader:
         return StoredDocument(row["id"], row["title"], row["type"], row["language"], json.loads(row["tags"]),
                               json.loads(row["meta"]), row["body"], row["body_line"])
 
-    def rank_documents(self, words: Sequence[str], weights: Sequence[float], limit: int) -> list[tuple[int, float]]:
-        """(document rowid, BM25) of documents containing any of `words`, best first; weights per
-        column (title, keywords, body)."""
-        if not words:
+    def rank_documents(self, words: Sequence[str], weights: Sequence[float], limit: int, stems: Sequence[str] = (),
+                       stem_weight: float = 0.0) -> list[tuple[int, float]]:
+        """(document rowid, BM25) of documents containing any of `words` (title, keywords, body) or of
+        `stems` (the stem column), best first; weights per column (title, keywords, body) and `stem_weight`."""
+        if not words and not stems:
             return []
         title, keywords, body = weights
         rows = self.conn.execute(
-            f"SELECT rowid, bm25(documents_fts, {float(title)}, {float(keywords)}, {float(body)}) AS s FROM documents_fts "
-            "WHERE documents_fts MATCH ? ORDER BY s LIMIT ?", (fts_any(words), limit),
+            f"SELECT rowid, bm25(documents_fts, {float(title)}, {float(keywords)}, {float(body)}, {float(stem_weight)}) AS s "
+            "FROM documents_fts WHERE documents_fts MATCH ? ORDER BY s LIMIT ?", (words_or_stems(words, stems), limit),
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
@@ -336,9 +346,9 @@ class IndexReader:
         finally:
             conn.close()
 
-    def documents_with_phrase(self, phrase: str) -> set[int]:
-        """Rowids of the documents containing `phrase` (its tokens, consecutive)."""
-        rows = self.conn.execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?", (fts_string(phrase),))
+    def documents_with_phrase(self, phrase: str, stems: Sequence[str] = ()) -> set[int]:
+        """Rowids of the documents containing `phrase` (its tokens, consecutive), or any of `stems` in their stem column."""
+        rows = self.conn.execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?", (words_or_stems([phrase], stems),))
         return {int(r[0]) for r in rows}
 
 

@@ -39,6 +39,7 @@ class FakeEmbedder:
     model_id = "fake-hashing-model"
     dimension = 32
     max_tokens = 64
+    passage_tokens = 64
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -322,6 +323,7 @@ def test_ordinary_brackets_are_not_refused():
 class _RecordingModel:
     dimension = 8
     max_tokens = 256
+    meta = {"prompts": {}}
 
     def __init__(self):
         self.batches: list[list[int]] = []

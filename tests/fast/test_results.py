@@ -323,7 +323,7 @@ def test_count_facets_without_filters_counts_everything():
 
 
 def test_count_facets_applies_every_filter_but_its_own():
-    facets = count_facets(FACET_DOCS, Filters(type="case", language="pt"))
+    facets = count_facets(FACET_DOCS, Filters(type="case", language=("pt",)))
     assert facets["type"] == [("case", 2), ("article", 1)]    # language=pt only: d1, d3, d5
     assert facets["language"] == [("pt", 2), ("en", 1)]       # type=case only: d1, d2, d5
     assert facets["tags"] == [("update", 2), ("windows", 1)]  # both: d1, d5

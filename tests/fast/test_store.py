@@ -440,7 +440,7 @@ def test_filters_product_is_case_and_diacritic_insensitive(catalog):
 
 def test_filters_combine_and_skip_one_field(catalog):
     update = catalog.docs[UPDATE]
-    assert Filters(type="case", status="resolved", language="pt", tags=("windows",)).accepts(update)
+    assert Filters(type="case", status="resolved", language=("pt",), tags=("windows",)).accepts(update)
     assert not Filters(tags=("windows", "vpn")).accepts(update)  # every tag is required
     mixed = Filters(type="case", product="GlobalProtect")
     assert not mixed.accepts(update)
@@ -485,9 +485,9 @@ def test_catalog_knows_the_codes_of_the_index(catalog):
 
 
 def test_unknown_filter_values_name_the_values_there_are(catalog):
-    assert catalog.unknown_values(Filters(language="pt", tags=("vpn",), product="windows server", status="open")) == []
+    assert catalog.unknown_values(Filters(language=("pt",), tags=("vpn",), product="windows server", status="open")) == []
     unknown = {(name, value): known for name, value, known in
-               catalog.unknown_values(Filters(language="xx", tags=("vpn", "nope", "zilch"), product="Lotus", status="bogus"))}
+               catalog.unknown_values(Filters(language=("xx",), tags=("vpn", "nope", "zilch"), product="Lotus", status="bogus"))}
     assert unknown[("language", "xx")] == ["en", "pt"]
     assert unknown[("tags", "nope")] == unknown[("tags", "zilch")] == ["atualização", "network", "printing", "vpn", "windows"]
     assert unknown[("product", "Lotus")] == ["GlobalProtect", "Windows Server"]
@@ -542,3 +542,26 @@ def test_a_query_of_only_common_words_covers_little(lexical):
     assert 0 < lexical.coverage(("access",), [NETWORK])[NETWORK] < 1
     assert lexical.coverage(("spooler",), [NETWORK])[NETWORK] == pytest.approx(1.0)  # in 2 of 4
     assert lexical.coverage(("___",), [PRINTER]) == {PRINTER: 0.0}  # no token: no evidence either way
+
+
+# --- the stem column: inflected forms in the document's language --------------------------------
+
+
+def test_an_inflected_query_word_matches_through_the_stem_column_only(reader, rowid):
+    """"falhas" is not in the Portuguese case ("falha"), "ошибки" not in any ("ошибка"): exact BM25
+    misses both, the stem column finds them, in the document's own language."""
+    by_rowid = {r: d for d, r in rowid.items()}
+    lexical = LexicalRetriever(reader, Catalog.load(reader), (5.0, 3.0, 1.0), (1.5, 1.0), stem_field=1.0)
+    assert reader.rank_documents(["falhas"], (5, 3, 1), 10) == []
+    assert [by_rowid[r] for r, _ in reader.rank_documents([], (5, 3, 1), 10, lexical.stems(["falhas"]), 1.0)] == [UPDATE]
+    assert reader.rank_documents(["ошибки"], (5, 3, 1), 10) == []
+    found = {by_rowid[r] for r, _ in reader.rank_documents([], (5, 3, 1), 10, lexical.stems(["ошибки"]), 1.0)}
+    assert UPDATE in found  # its symptom says "Ошибка при подключении"
+    assert [d for d, _ in lexical.rank(parse_query("falhas atualizacao"), 10)][0] == UPDATE
+
+
+def test_codes_are_not_stemmed_and_the_stem_column_can_be_switched_off(reader, catalog):
+    lexical = LexicalRetriever(reader, catalog, (5.0, 3.0, 1.0), (1.5, 1.0), stem_field=1.0)
+    assert lexical.stems(["0x8024402C", "KB5005565"]) == ()
+    assert LexicalRetriever(reader, catalog, (5.0, 3.0, 1.0), (1.5, 1.0), stem_field=0.0).stems(["falhas"]) == ()
+    assert lexical.coverage(["falhas"], [UPDATE, PRINTER]) == {UPDATE: 1.0, PRINTER: 0.0}
