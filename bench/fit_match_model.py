@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/fit_match_model.py             # writes kb/match_model.json
 
-Relevance data: the articles/ dev set and, when ../shared/eval/msdocs is present, its symptom and
+Relevance data: the articles/ dev and cross-lingual sets and, when ../shared/eval/msdocs is present, its symptom and
 title queries; plus, over each corpus, queries of one error code alone (every document containing
 it relevant). Each set is split in two by a hash of the query id: fitted on one half, reported on
 the other (kb.calibration). The out-of-corpus queries (bench/queries/out_of_corpus.jsonl, over
@@ -34,6 +34,7 @@ def main() -> None:
     embedder = load_embedder(settings)
     articles = Searcher.open(index_corpus(settings, settings.articles, embedder, progress=False).index, embedder, settings.search)
     sets = [QuerySet("articles dev", articles, load_queries(ROOT / "bench" / "queries" / "articles_dev.jsonl")),
+            QuerySet("articles cross-lingual", articles, load_queries(ROOT / "bench" / "queries" / "crosslingual.jsonl")),
             QuerySet("articles codes", articles, identifier_queries(articles), sets_cuts=False)]
     if (MSDOCS / "corpus").is_dir():
         msdocs = Searcher.open(index_corpus(settings, MSDOCS / "corpus", embedder).index, embedder, settings.search)

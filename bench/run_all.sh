@@ -16,6 +16,7 @@ run() {
 
 run bench/search_latency.py --concurrency 1 8 32
 run bench/search_latency.py --generate 5000 --concurrency 1 8 32
+run bench/query_encode.py
 run bench/paste_latency.py
 run bench/build_throughput.py
 run bench/incremental.py

@@ -27,6 +27,9 @@ def query_sets(settings, embedder) -> list[tuple[str, Searcher, list[EvalQuery]]
     sets = []
     articles = Searcher.open(index_corpus(settings, settings.articles, embedder, progress=False).index, embedder)
     sets.append(("articles_dev", articles, load_queries(ROOT / "bench" / "queries" / "articles_dev.jsonl")))
+    crosslingual = load_queries(ROOT / "bench" / "queries" / "crosslingual.jsonl")
+    sets.append(("cross-lingual", articles, [q for q in crosslingual if q.direction != "same-language"]))
+    sets.append(("same-language", articles, [q for q in crosslingual if q.direction == "same-language"]))
     if (MSDOCS / "corpus").is_dir():
         msdocs = Searcher.open(index_corpus(settings, MSDOCS / "corpus", embedder).index, embedder)
         symptoms = load_queries(MSDOCS / "symptom_queries.jsonl")
@@ -39,12 +42,17 @@ def query_sets(settings, embedder) -> list[tuple[str, Searcher, list[EvalQuery]]
 
 def grid() -> list[SearchSettings]:
     base = SearchSettings()
-    return [base.model_copy(update=dict(union=u, dense=d, lexical=round(1 - d, 2), phrase=p, scale_dense=s))
-            for u, d, p, s in itertools.product((False, True), (0.5, 0.6, 0.7), (0.0, 0.1, 0.2, 0.3), (True, False))]
+    scored = [base.model_copy(update=dict(dense=d, lexical=round(1 - d, 2), phrase=p, stem_field=st))
+              for d, p, st in itertools.product((0.5, 0.6, 0.7, 0.8), (0.1, 0.2, 0.3), (0.0, 0.5, 1.0))]
+    ranked = [base.model_copy(update=dict(fusion="rrf", dense=d, lexical=round(1 - d, 2), stem_field=st))
+              for d, st in itertools.product((0.5, 0.6, 0.7), (0.0, 1.0))]
+    return scored + ranked
 
 
 def label(w: SearchSettings) -> str:
-    return f"{'union' if w.union else 'top-k'} dense={w.dense} phrase={w.phrase}{'' if w.scale_dense else ' cos'}"
+    if w.fusion == "rrf":
+        return f"rrf dense={w.dense} stems={w.stem_field}"
+    return f"score dense={w.dense} phrase={w.phrase} stems={w.stem_field}"
 
 
 def main() -> None:

@@ -67,6 +67,9 @@ class OnnxEncoder:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
             raise OnnxExportError(f"{folder} is an export of format {meta.get('format')}, not {FORMAT}")
+        size = (folder / MODEL_FILE).stat().st_size
+        if size != meta.get("model_bytes", size):  # the float model loads on first use: check it is whole now
+            raise OnnxExportError(f"{folder / MODEL_FILE} has {size} bytes, the export wrote {meta['model_bytes']}")
         tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         tokenizer.enable_truncation(meta["max_tokens"])
         tokenizer.enable_padding(pad_id=meta["pad_id"], pad_token=meta["pad_token"])
@@ -228,6 +231,7 @@ def _write_export(model, folder: Path) -> None:
             "max_tokens": int(model.max_seq_length or 256), "do_lower_case": bool(getattr(model[0], "do_lower_case", False)),
             "pad_id": int(tokenizer.pad_token_id or 0), "pad_token": str(tokenizer.pad_token or "[PAD]"),
             "prompts": dict(getattr(model, "prompts", None) or {})}
+    meta["model_bytes"] = (folder / MODEL_FILE).stat().st_size
     (folder / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
