@@ -125,3 +125,57 @@ def test_raw_html_in_markdown_is_rendered_inert():
     assert 'href="javascript:' not in html
     assert "<img" not in html
     assert 'href="/documents/articles/vss.md"' in html
+
+
+def languages_of(client: TestClient, q: str, **params) -> dict:
+    """The language facet of a search: code -> results in that language."""
+    body = client.get("/api/search", params={"q": q, "limit": 100, **params}).json()
+    return {f["value"]: f["count"] for f in body["facets"]["language"]}
+
+
+def test_repeated_language_keeps_results_in_any_of_them(client: TestClient):
+    counts = languages_of(client, "backup server error")
+    assert {"en", "pt", "ru"} <= set(counts)
+    r = client.get("/api/search", params=[("q", "backup server error"), ("language", "pt"), ("language", "ru"), ("limit", 100)])
+    assert r.status_code == 200
+    body = r.json()
+    assert body["filters"]["language"] == ["pt", "ru"]  # the applied filters echo the list
+    assert body["results"] and {h["language"] for h in body["results"]} <= {"pt", "ru"}
+    assert body["total"] == counts["pt"] + counts["ru"]  # each language's facet count is what adding it adds
+    assert languages_of(client, "backup server error", language=["pt", "ru"]) == counts  # the facet ignores its own filter
+
+
+def test_a_single_language_works_as_before(client: TestClient):
+    counts = languages_of(client, "backup server error")
+    body = client.get("/api/search", params={"q": "backup server error", "language": "pt", "limit": 100}).json()
+    assert body["filters"]["language"] == ["pt"] and body["total"] == counts["pt"]
+    assert body["results"] and all(h["language"] == "pt" for h in body["results"])
+    assert client.get("/api/search", params={"q": "backup", "language": ""}).json()["filters"]["language"] == []
+
+
+def test_each_unknown_language_is_a_422_naming_the_known_ones(client: TestClient):
+    r = client.get("/api/search", params=[("q", "backup"), ("language", "pt"), ("language", "xx")])
+    assert r.status_code == 422
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == ["query", "language"] and problem["input"] == "xx" and "pt" in problem["msg"]
+    assert client.get("/api/search", params={"q": "backup", "language": "x" * 21}).status_code == 422  # each code bounded
+    page = client.get("/", params=[("q", "backup"), ("language", "en"), ("language", "xx")])
+    assert page.status_code == 422 and "no document has language &#39;xx&#39;" in page.text and 'role="alert"' in page.text
+
+
+def test_language_is_documented_as_repeatable(client: TestClient):
+    [param] = [p for p in client.get("/openapi.json").json()["paths"]["/api/search"]["get"]["parameters"] if p["name"] == "language"]
+    assert param["schema"]["type"] == "array" and param["schema"]["items"]["maxLength"] == 20
+    assert "language=pt&language=en" in param["description"]
+
+
+def test_the_page_shows_languages_by_name_and_filters_by_several(client: TestClient):
+    page = client.get("/", params=[("q", "backup server error"), ("language", "pt"), ("language", "ru")]).text
+    assert '<span lang="pt">Português</span> · pt' in page and '<span lang="ru">Русский</span> · ru' in page
+    assert 'data-facet="language" data-value="en"' in page
+    assert "language=pt&amp;language=ru&amp;language=en" in page  # the facet link adds a language...
+    assert 'href="/?q=backup+server+error&amp;language=ru" data-facet="language" data-value="pt"' in page  # ...or removes it
+    assert 'value="pt" form="search-form" checked' in page and 'value="en" form="search-form">' in page  # "My languages"
+    assert "My languages: <span class=\"chosen\">pt, ru</span>" in page
+    document = client.get(f"/documents/{REFS_CASE}").text
+    assert '<span class="lang"><span class="visually-hidden">Language: </span><span lang="en">English</span> · en</span>' in document

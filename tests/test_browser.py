@@ -381,3 +381,43 @@ def test_snippets_show_the_documents_own_text_and_ids_resolve_in_any_case(live_s
         assert page.url == live_server + "/documents/cases/refs-fragmentation-backup-cpu-ram.md?q=refs"
         assert "ReFS" in page.locator("article.document h1").first.inner_text()
         assert problems == []
+
+
+def test_my_languages_are_remembered_and_every_result_shows_its_language(live_server: str, browser):
+    """An engineer who reads Portuguese ticks it under "My languages": searches from the box (Enter or
+    typing) show only Portuguese results, after a reload too, each with a language badge on a phone."""
+    with fresh_page(browser, PHONE) as (page, problems):
+        page.goto(live_server + "/")
+        mine = page.locator("details.my-languages")
+        mine.locator("summary").click()
+        mine.locator("label", has_text="Português").click()
+        page.wait_for_url(re.compile(r".*/\?language=pt$"))
+        assert mine.get_attribute("open") is not None and mine.locator("summary").inner_text() == "My languages: pt"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "my-languages-open-phone.png"), full_page=False)
+        page.fill("#q", "backup server error")
+        page.press("#q", "Enter")
+        page.wait_for_url(re.compile(r".*language=pt.*"))
+        page.wait_for_selector("li.result")
+
+        def only_portuguese():
+            results = page.locator("li.result")
+            assert results.count() > 0 and {li.get_attribute("data-language") for li in results.all()} == {"pt"}
+            assert page.locator("details.my-languages input[value=pt]").is_checked()
+
+        only_portuguese()
+        badge = page.locator("li.result").first.locator(".lang")
+        assert badge.is_visible() and badge.inner_text().endswith("Português · pt")
+        box = badge.bounding_box()
+        assert box["x"] + box["width"] <= PHONE["width"] and overflow(page) == 0
+        page.screenshot(path=str(ARTIFACTS / "my-languages-phone.png"), full_page=False)
+
+        page.reload()
+        only_portuguese()
+        page.goto(live_server + "/")  # no language in the URL: the browser remembers the choice
+        page.locator("#q").press_sequentially("backup server error", delay=20)
+        page.wait_for_url(re.compile(r".*/\?q=backup\+server\+error&language=pt$"), timeout=5000)
+        only_portuguese()
+        page.goto(live_server + "/documents/cases/refs-fragmentation-backup-cpu-ram.md")
+        assert page.locator("article.document .sub .lang").inner_text().endswith("English · en")
+        assert problems == []
