@@ -64,11 +64,12 @@ def stems(content: str, language: str | None) -> str:
     a Cyrillic word in a document of a Latin-script language (a Russian error message quoted in a
     Portuguese case) as its Russian stem."""
     lang = code(language)
-    out = []
-    for start, end, _ in text.token_spans(content):
-        word = content[start:end]
-        out.append(stem(word, "ru" if lang not in CYRILLIC_LANGUAGES and _cyrillic(word) else lang))
-    return " ".join(out)
+    return " ".join(word_stem(content[start:end], lang) for start, end, _ in text.token_spans(content))
+
+
+def word_stem(word: str, language: str) -> str:
+    """The stem of a document's word as its stem column holds it (`language`: a code from `code`)."""
+    return stem(word, "ru" if language not in CYRILLIC_LANGUAGES and _cyrillic(word) else language)
 
 
 def _cyrillic(word: str) -> bool:

@@ -4,7 +4,7 @@ ranking details; facet counts; related documents."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from kb import text
@@ -138,9 +138,10 @@ class IndexStats:
 
 
 def make_hit(doc: DocInfo, ranked: Ranked, passage: PassageRow, q: ParsedQuery,
-             resolution: PassageRow | None = None) -> Hit:
-    """A ranked document with its chosen passage made into a result (`resolution`: for cases)."""
-    snippet = make_snippet(passage.text, q.terms)
+             resolution: PassageRow | None = None, stems: Collection[str] = ()) -> Hit:
+    """A ranked document with its chosen passage made into a result (`resolution`: for cases;
+    `stems`: the query's stems, so inflected forms are marked too)."""
+    snippet = make_snippet(passage.text, q.terms, stems=stems, language=doc.language)
     score = round(ranked.score, 6)
     return Hit(
         id=doc.id, title=doc.title, type=doc.type, language=doc.language, tags=list(doc.tags),

@@ -291,10 +291,11 @@ class Searcher:
         if not ranked:
             return []
         hits = []
+        stems = frozenset(self.lexical.stems(q.words))
         for r, passage in self.with_passages(passage_query or q, vector, ranked):
             doc = self.catalog.docs[r.doc_id]
             resolution = self.reader.first_passage_in_section(doc.id, RESOLUTION_SECTION) if doc.type == "case" else None
-            hits.append(make_hit(doc, r, passage, q, resolution))
+            hits.append(make_hit(doc, r, passage, q, resolution, stems))
         return hits
 
     def related(self, doc_id: str, k: int = 5) -> list[Related]:

@@ -15,10 +15,11 @@ the text itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from kb.chunking import from_summary
+from kb.languages import code, word_stem
 from kb.store.index_db import PassageRow
 from kb.text import fold, token_spans, words
 
@@ -35,10 +36,14 @@ class Snippet:
     matched: list[str]
 
 
-def matched_spans(text: str, terms: Sequence[tuple[str, ...]]) -> list[tuple[int, int, str]]:
-    """(start, end, term) of every occurrence of a query term in `text`, in text order, not overlapping."""
-    if not terms:
+def matched_spans(text: str, terms: Sequence[tuple[str, ...]], stems: Collection[str] = (),
+                  language: str | None = None) -> list[tuple[int, int, str]]:
+    """(start, end, term) of every occurrence of a query term in `text`, in text order, not overlapping;
+    with `stems` (the query's, `kb.languages.query_stems`), also each word whose stem in `language`
+    is one of them, as the stem column matched it ("falhas" marks "falha")."""
+    if not terms and not stems:
         return []
+    lang = code(language)
     spans = token_spans(text)
     by_first: dict[str, list[tuple[str, ...]]] = {}
     for term in sorted(set(terms), key=len, reverse=True):  # the longest term starting at a token wins
@@ -48,6 +53,9 @@ def matched_spans(text: str, terms: Sequence[tuple[str, ...]]) -> list[tuple[int
     while i < len(spans):
         match = next((t for t in by_first.get(spans[i][2], ()) if _phrase_at(spans, i, t)), None)
         if match is None:
+            start, end, token = spans[i]
+            if stems and word_stem(text[start:end], lang) in stems:
+                found.append((start, end, token))
             i += 1
             continue
         found.append((spans[i][0], spans[i + len(match) - 1][1], " ".join(match)))
@@ -59,9 +67,11 @@ def _phrase_at(spans: list[tuple[int, int, str]], i: int, term: tuple[str, ...])
     return i + len(term) <= len(spans) and all(spans[i + j][2] == t for j, t in enumerate(term))
 
 
-def make_snippet(text: str, terms: Sequence[tuple[str, ...]], width: int = 300) -> Snippet:
-    """The `width`-character window of `text` with the most distinct matched terms, and their offsets."""
-    spans = matched_spans(text, terms)
+def make_snippet(text: str, terms: Sequence[tuple[str, ...]], width: int = 300, stems: Collection[str] = (),
+                 language: str | None = None) -> Snippet:
+    """The `width`-character window of `text` with the most distinct matched terms (or words sharing a
+    query stem in `language`), and their offsets."""
+    spans = matched_spans(text, terms, stems, language)
     start = 0
     if len(text) > width and spans:
         best = (-1, 0)

@@ -413,3 +413,15 @@ def test_find_gaps_threshold_and_results_without_score():
     assert find_gaps(rows, threshold=0.5)[0].count == 2
     assert find_gaps([], threshold=0.5) == []
 
+
+
+def test_words_sharing_a_query_stem_are_marked_in_the_documents_language():
+    from kb.languages import query_stems
+    from kb.snippets import make_snippet
+
+    text = "A atualização falha no servidor; as falhas começaram ontem. Ошибка при входе."
+    terms = (("falhas",),)
+    exact = make_snippet(text, terms)
+    assert [text[s:e] for s, e in exact.highlights] == ["falhas"]
+    stemmed = make_snippet(text, terms, stems=frozenset(query_stems(["falhas", "ошибки"])), language="pt")
+    assert [text[s:e] for s, e in stemmed.highlights] == ["falha", "falhas", "Ошибка"]
