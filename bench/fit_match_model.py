@@ -29,6 +29,7 @@ MSDOCS = ROOT.parent / "shared" / "eval" / "msdocs"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=SHIPPED)
+    parser.add_argument("--articles-only", action="store_true", help="fit without the msdocs sets")
     args = parser.parse_args()
     settings = load_settings()
     embedder = load_embedder(settings)
@@ -36,7 +37,7 @@ def main() -> None:
     sets = [QuerySet("articles dev", articles, load_queries(ROOT / "bench" / "queries" / "articles_dev.jsonl")),
             QuerySet("articles cross-lingual", articles, load_queries(ROOT / "bench" / "queries" / "crosslingual.jsonl")),
             QuerySet("articles codes", articles, identifier_queries(articles), sets_cuts=False)]
-    if (MSDOCS / "corpus").is_dir():
+    if not args.articles_only and (MSDOCS / "corpus").is_dir():
         msdocs = Searcher.open(index_corpus(settings, MSDOCS / "corpus", embedder).index, embedder, settings.search)
         sets += [QuerySet("msdocs symptom", msdocs, load_queries(MSDOCS / "symptom_queries.jsonl")),
                  QuerySet("msdocs title", msdocs, load_queries(MSDOCS / "title_queries.jsonl"), sets_cuts=False),

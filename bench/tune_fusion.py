@@ -23,14 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 MSDOCS = ROOT.parent / "shared" / "eval" / "msdocs"
 
 
-def query_sets(settings, embedder) -> list[tuple[str, Searcher, list[EvalQuery]]]:
+def query_sets(settings, embedder, msdocs: bool = True) -> list[tuple[str, Searcher, list[EvalQuery]]]:
     sets = []
     articles = Searcher.open(index_corpus(settings, settings.articles, embedder, progress=False).index, embedder)
     sets.append(("articles_dev", articles, load_queries(ROOT / "bench" / "queries" / "articles_dev.jsonl")))
     crosslingual = load_queries(ROOT / "bench" / "queries" / "crosslingual.jsonl")
     sets.append(("cross-lingual", articles, [q for q in crosslingual if q.direction != "same-language"]))
     sets.append(("same-language", articles, [q for q in crosslingual if q.direction == "same-language"]))
-    if (MSDOCS / "corpus").is_dir():
+    if msdocs and (MSDOCS / "corpus").is_dir():
         msdocs = Searcher.open(index_corpus(settings, MSDOCS / "corpus", embedder).index, embedder)
         symptoms = load_queries(MSDOCS / "symptom_queries.jsonl")
         sets.append(("symptom tune", msdocs, [q for q in symptoms if not held_out(q)]))
@@ -56,9 +56,11 @@ def label(w: SearchSettings) -> str:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles-only", action="store_true", help="leave out the msdocs sets")
+    args = parser.parse_args()
     settings = load_settings()
-    sets = query_sets(settings, load_embedder(settings))
+    sets = query_sets(settings, load_embedder(settings), msdocs=not args.articles_only)
     print(f"{'setting':<36}" + "".join(f"{n:>18}" for n, _, _ in sets))
     for mode in ("lexical", "dense"):
         row = [evaluate(s, q, (mode,))[mode]["mrr@10"] for _, s, q in sets]

@@ -53,6 +53,13 @@ class SearchSettings(BaseModel):
     stem_field: float = 1.0
     """BM25 weight of the stem column (each document's words as Snowball stems in its language, the
     query's in each of `languages`): "falhas" finds "falha", "ошибки" finds "ошибка". 0: exact words only."""
+    language_centering: float = 0.5
+    """Share of each language's mean vector taken out of its passages' and queries' vectors
+    (kb/centering.py), so a question finds answers written in another language; 0: off. Measured on
+    the articles/ cross-lingual set (README): 0.5 beat 0, 1.0 and 1.5."""
+    lexical_across_languages: bool = True
+    """Hybrid, in an index of several languages: a document in another language than the query's
+    gets at least its cosine's share of the best BM25 (BM25 cannot match across languages)."""
     languages: tuple[str, ...] = TEAM_LANGUAGES
     """The team's languages (ISO 639-1): queries are stemmed in each, and a document without a
     `language` field is detected among them when it is indexed."""

@@ -27,10 +27,12 @@ import numpy as np
 from kb import text
 from kb.batching import QueryEncoder
 from kb.catalog import Catalog, Filters
+from kb.centering import LanguageCentering
 from kb.chunking import split_text
 from kb.config import SearchSettings, Settings, load_settings
 from kb.embedding import Embedder, load_embedder
 from kb.fusion import order_within, reciprocal_rank_fusion, score_fusion
+from kb.languages import code
 from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
 from kb.query import ParsedQuery, of_words, parse_query
 from kb.match_strength import LABELS, SHIPPED, MatchModel
@@ -56,7 +58,8 @@ class Searcher:
         self.embedder = embedder
         self.weights = weights
         self.match_model = match_model
-        self.encode_query = QueryEncoder(embedder.encode_queries, weights.query_memo)
+        self.centering: LanguageCentering | None = None
+        self.encode_query = QueryEncoder(self._query_vectors, weights.query_memo)
         try:
             self._load()
         except (IndexUnusable, ModelMismatch):
@@ -78,8 +81,17 @@ class Searcher:
         if len(self.catalog.passage_doc) != len(self.vectors):
             raise IndexUnusable(f"index {self.build} is inconsistent: {len(self.catalog.passage_doc)} passages, "
                                 f"{len(self.vectors)} vectors; run `kb index --full`")
+        self.centering = LanguageCentering.fit(self.vectors, self.catalog, self.weights.language_centering)
+        if self.centering is not None:
+            self.vectors = self.centering.documents(self.vectors, self.catalog)
+            log.info("vectors centered per language (%s)", ", ".join(self.centering.languages))
         self.dense = DenseRetriever(self.vectors, self.catalog)
         self.lexical = lexical_retriever(self.reader, self.catalog, self.weights)
+
+    def _query_vectors(self, texts: list[str]) -> np.ndarray:
+        """Query vectors as the index's passage vectors are: centered per language when they are."""
+        vectors = self.embedder.encode_queries(texts)
+        return vectors if self.centering is None else self.centering.queries(texts, vectors)
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder, weights: SearchSettings = SearchSettings(),
@@ -148,10 +160,27 @@ class Searcher:
         codes = self.lexical.containing(q.identifiers, allowed) if mode == "hybrid" else {}
         if union:
             dense, lexical = self._complete(vector, dense, lexical, depth, _joining(depth, contains, codes))
+            if self.centering is not None and self.weights.lexical_across_languages:
+                lexical = self._across_languages(q, dense, lexical)
         fused = self._fuse(dense, lexical, mode, contains=contains, phrases=len(q.phrases), codes=codes)
         if not self.identifiers_first(q):
             return fused  # a description that mentions a code: the code is one BM25 word among the others
         return sorted(fused, key=lambda r: -len(r.identifiers))  # stable: the fused order within each tier
+
+    def _across_languages(self, q: ParsedQuery, dense: list, lexical: list) -> list:
+        """BM25 cannot match words across languages, so a document in another language than the
+        query's would lose the lexical share of the fusion to every same-language document that shares
+        a word with the query. Its BM25 is taken as at least its cosine's share of the best cosine,
+        times the best BM25: the dense evidence stands in for the lexical one it cannot have."""
+        query_language = self.centering.language(q.text)
+        if not dense or not lexical or query_language is None:
+            return lexical
+        top_cosine, top_bm25 = dense[0][1], lexical[0][1]
+        bm25 = dict(lexical)
+        for doc, cosine in dense:
+            if code(self.catalog.docs[doc].language) != query_language and top_cosine > 0:
+                bm25[doc] = max(bm25.get(doc, 0.0), cosine / top_cosine * top_bm25)
+        return _by_score(list(bm25.items()))
 
     def identifiers_first(self, q: ParsedQuery) -> bool:
         """Whether documents containing the query's identifiers rank above all others (see `_ranked`)."""
