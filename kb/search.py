@@ -160,7 +160,7 @@ class Searcher:
         codes = self.lexical.containing(q.identifiers, allowed) if mode == "hybrid" else {}
         if union:
             dense, lexical = self._complete(vector, dense, lexical, depth, _joining(depth, contains, codes))
-            if self.centering is not None and self.weights.lexical_across_languages:
+            if self.centering is not None and self.weights.lexical_across_languages > 0:
                 lexical = self._across_languages(q, dense, lexical)
         fused = self._fuse(dense, lexical, mode, contains=contains, phrases=len(q.phrases), codes=codes)
         if not self.identifiers_first(q):
@@ -170,12 +170,13 @@ class Searcher:
     def _across_languages(self, q: ParsedQuery, dense: list, lexical: list) -> list:
         """BM25 cannot match words across languages, so a document in another language than the
         query's would lose the lexical share of the fusion to every same-language document that shares
-        a word with the query. Its BM25 is taken as at least its cosine's share of the best cosine,
-        times the best BM25: the dense evidence stands in for the lexical one it cannot have."""
+        a word with the query. Its BM25 is taken as at least `search.lexical_across_languages` times
+        its cosine's share of the best cosine, times the best BM25: the dense evidence stands in for
+        the lexical one it cannot have."""
         query_language = self.centering.language(q.text)
         if not dense or not lexical or query_language is None:
             return lexical
-        top_cosine, top_bm25 = dense[0][1], lexical[0][1]
+        top_cosine, top_bm25 = dense[0][1], lexical[0][1] * self.weights.lexical_across_languages
         bm25 = dict(lexical)
         for doc, cosine in dense:
             if code(self.catalog.docs[doc].language) != query_language and top_cosine > 0:

@@ -314,6 +314,10 @@ def test_api_docs_render_with_no_network_but_the_app(live_server: str, browser):
         assert outside == [] and problems == []
 
 
+UPS_ANSWERS = {"articles/ups-battery-unexpected-shutdown.md", "cases/nobreak-descarrega-desliga-sala-servidores.md"}
+""""ups keeps dying": the English UPS article and the Portuguese no-break case both answer it."""
+
+
 def test_error_pages_are_pages_with_a_search_box(live_server: str, browser):
     with fresh_page(browser, PHONE) as (page, problems):
         response = page.goto(live_server + "/documents/cases/nope.md")
@@ -324,7 +328,7 @@ def test_error_pages_are_pages_with_a_search_box(live_server: str, browser):
         page.fill("#q", "ups keeps dying")
         page.press("#q", "Enter")
         page.wait_for_selector("ol.results li")
-        assert page.locator("ol.results li").first.get_attribute("data-id") == "articles/ups-battery-unexpected-shutdown.md"
+        assert page.locator("ol.results li").first.get_attribute("data-id")  in UPS_ANSWERS
         assert page.goto(live_server + "/favicon.ico").ok
         assert problems == []
 
@@ -336,10 +340,10 @@ def test_search_as_you_type(live_server: str, browser, viewport):
         page.goto(live_server + "/")
         page.locator("#q").press_sequentially("ups keeps dying", delay=40)
         page.wait_for_url(re.compile(r".*/\?q=ups\+keeps\+dying$"), timeout=5000)
-        assert page.locator("ol.results li").first.get_attribute("data-id") == "articles/ups-battery-unexpected-shutdown.md"
+        assert page.locator("ol.results li").first.get_attribute("data-id")  in UPS_ANSWERS
         assert page.locator("#q").evaluate("box => box === document.activeElement")  # typing goes on in the same box
         page.reload()
-        assert page.locator("ol.results li").first.get_attribute("data-id") == "articles/ups-battery-unexpected-shutdown.md"
+        assert page.locator("ol.results li").first.get_attribute("data-id")  in UPS_ANSWERS
         page.fill("#q", "refs fragmentation backup server high cpu memory")
         page.press("#q", "Enter")
         page.wait_for_url(re.compile(r".*refs\+fragmentation.*"))
