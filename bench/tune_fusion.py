@@ -42,10 +42,9 @@ def query_sets(settings, embedder, msdocs: bool = True) -> list[tuple[str, Searc
 
 def grid() -> list[SearchSettings]:
     base = SearchSettings()
-    scored = [base.model_copy(update=dict(dense=d, lexical=round(1 - d, 2), phrase=p, stem_field=st))
-              for d, p, st in itertools.product((0.5, 0.6, 0.7, 0.8), (0.1, 0.2, 0.3), (0.0, 0.5, 1.0))]
-    ranked = [base.model_copy(update=dict(fusion="rrf", dense=d, lexical=round(1 - d, 2), stem_field=st))
+    scored = [base.model_copy(update=dict(dense=d, lexical=round(1 - d, 2), stem_field=st))
               for d, st in itertools.product((0.5, 0.6, 0.7), (0.0, 1.0))]
+    ranked = [base.model_copy(update=dict(fusion="rrf", dense=d, lexical=round(1 - d, 2))) for d in (0.7,)]
     return scored + ranked
 
 

@@ -24,6 +24,10 @@ SNOWBALL = {
 }
 """ISO 639-1 code -> Snowball algorithm (PyStemmer)."""
 TEAM_LANGUAGES = ("en", "pt", "ru", "es", "ro")
+UNSTEMMED = frozenset({"en"})
+"""Languages left unstemmed: English inflects little, and Snowball's English stemmer conflates more
+than it finds. Measured on the msdocs title queries (English): BM25 with English stems fell from
+0.977 to 0.948 MRR@10, hybrid from 0.992 to 0.981-0.984."""
 UNDETERMINED = "und"
 DETECTION_CHARACTERS = 2000  # py3langid reads this much of a document: enough, and bounded
 
@@ -42,7 +46,7 @@ def _stemmer(language: str):
 
 
 def stemmable(language: str | None) -> bool:
-    return code(language) in SNOWBALL
+    return code(language) in SNOWBALL and code(language) not in UNSTEMMED
 
 
 @lru_cache(maxsize=200_000)
@@ -50,7 +54,7 @@ def stem(word: str, language: str) -> str:
     """A word's stem in `language`, folded like FTS5 tokens; the folded word itself when the language
     has no stemmer or the word holds a digit (0x80070005, 2019, kb5005565 stay whole)."""
     folded = text.fold(word)
-    if language not in SNOWBALL or any(c.isdigit() for c in word):
+    if language not in SNOWBALL or language in UNSTEMMED or any(c.isdigit() for c in word):
         return folded
     # Snowball wants the word with its accents (Portuguese "-ção"), so the stem is folded afterwards
     return text.fold(_stemmer(language).stemWord(word.lower()))
@@ -64,6 +68,8 @@ def stems(content: str, language: str | None) -> str:
     a Cyrillic word in a document of a Latin-script language (a Russian error message quoted in a
     Portuguese case) as its Russian stem."""
     lang = code(language)
+    if lang in UNSTEMMED and not _cyrillic(content):
+        return ""  # its exact words are in the other columns already
     return " ".join(word_stem(content[start:end], lang) for start, end, _ in text.token_spans(content))
 
 

@@ -20,7 +20,7 @@ from kb.chunking import Passage
 from kb.documents import Document
 from kb.store.fts_tokenizer import FTS_TOKENIZER
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 FTS_TABLES = ("documents_fts", "passages_fts")
 
 SCHEMA = f"""

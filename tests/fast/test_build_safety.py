@@ -347,3 +347,23 @@ def test_long_passages_are_embedded_in_smaller_batches():
         assert len(batch) <= 64 and len(batch) * max(batch) ** 2 <= 64 * BATCH_LENGTH**2
     assert max(len(b) for b in model.batches if max(b) == 258) == 64 * BATCH_LENGTH**2 // 258**2 < 16
     assert max(len(b) for b in model.batches) == 64
+
+
+# --- the default model changed (issue 13): an index of the former default rebuilds by itself ---------
+
+
+def test_an_index_of_the_former_default_model_is_rebuilt_and_any_other_change_refused(settings: Settings, caplog):
+    from kb.layout import ModelMismatch
+    from kb.packaged_models import E5_IDENTITY
+
+    former, current, other = FakeEmbedder(), FakeEmbedder(), FakeEmbedder()
+    former.model_id, current.model_id, other.model_id = "sentence-transformers/all-MiniLM-L6-v2", E5_IDENTITY, "someone/else"
+    build(settings, former)
+    with caplog.at_level(logging.WARNING, logger="kb.indexer"):
+        report = build(settings, current)  # the default model of this version: no --full needed
+    assert "former default model" in caplog.text and report.embedded > 0
+    assert IndexLayout(settings.index).current() and Searcher.open(settings.index, current).manifest["model"] == E5_IDENTITY
+    with pytest.raises(ModelMismatch):
+        build(settings, other)  # not the default: vectors of two models are never mixed
+    with pytest.raises(ModelMismatch):
+        build(settings.with_(model="someone/else"), former)  # back to MiniLM on purpose needs --full too
