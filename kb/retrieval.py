@@ -16,7 +16,7 @@ import numpy as np
 
 from kb import text
 from kb.catalog import Catalog
-from kb.languages import TEAM_LANGUAGES, query_stems
+from kb.languages import TEAM_LANGUAGES, detect, query_stems
 from kb.query import ParsedQuery
 from kb.store.index_db import IndexReader
 from kb.vectors import VectorIndex
@@ -87,16 +87,22 @@ class LexicalRetriever:
         """(document id, BM25) best first; with `allowed`, ten times `depth` are read so enough remain."""
         words = self.bm25_words(q)
         rows = self.reader.rank_documents(words, self.document_fields, depth * 10 if allowed is not None else depth,
-                                          self.stems(words), self.stem_field)
+                                          self.stems(words, self.language_of(q.text)), self.stem_field)
         hits = [(self.catalog.rowid_doc[rowid], score) for rowid, score in rows]
         return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
 
-    def stems(self, words: Sequence[str]) -> tuple[str, ...]:
-        """The stems of `words` in each of the team's languages (none when the stem column is off).
-        Identifiers are left out: they match as typed."""
+    def stems(self, words: Sequence[str], language: str | None = None) -> tuple[str, ...]:
+        """The stems of `words` in `language` (default: in each of the team's languages); none when
+        the stem column is off. Identifiers are left out: they match as typed."""
         if not self.stem_field:
             return ()
-        return query_stems([w for w in words if not any(c.isdigit() for c in w)], self.languages)
+        return query_stems([w for w in words if not any(c.isdigit() for c in w)], [language] if language else self.languages)
+
+    def language_of(self, query: str) -> str:
+        """The query's language among the team's (py3langid): its words are stemmed in that language
+        only. Stemmed in every team language, English words met Portuguese and Romanian stems by
+        chance: dev MRR@10 0.944 without stems fell to 0.927 (README)."""
+        return _detect(query, self.languages)
 
     def passages(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[int, float]:
         """BM25 of the passages of `doc_ids` that contain query words."""
@@ -161,6 +167,11 @@ class LexicalRetriever:
         if not phrases:
             return None
         return {d for d, found in self.containing(phrases).items() if set(found) == set(phrases)}
+
+
+@lru_cache(maxsize=4096)
+def _detect(query: str, languages: tuple[str, ...]) -> str:
+    return detect(query, languages)
 
 
 def _idf(documents: int, having: int) -> float:

@@ -321,7 +321,7 @@ class Searcher:
         if not ranked:
             return []
         hits = []
-        stems = frozenset(self.lexical.stems(q.words))
+        stems = frozenset(self.lexical.stems(q.words, self.lexical.language_of(q.text)))
         for r, passage in self.with_passages(passage_query or q, vector, ranked):
             doc = self.catalog.docs[r.doc_id]
             resolution = self.reader.first_passage_in_section(doc.id, RESOLUTION_SECTION) if doc.type == "case" else None
