@@ -103,7 +103,7 @@ def test_colliding_ids_are_not_indexed_and_a_redirect_quotes_the_id(settings: Se
 
 
 def test_pages_and_health(client: TestClient):
-    page = client.get("/", params={"q": "UPS keeps dying"})
+    page = client.get("/", params={"q": "UPS battery shuts the servers down"})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "Content-Security-Policy" in page.headers and "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert '<ol class="results"' in page.text and "<mark>" in page.text
