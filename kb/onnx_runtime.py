@@ -54,9 +54,6 @@ class OnnxEncoder:
         self.input_names: list[str] = meta["input_names"]
         self.dimension: int = meta["dimension"]
         self.max_tokens: int = meta["max_tokens"]
-        self._counter = tokenizer.__class__.from_str(tokenizer.to_str())
-        self._counter.no_truncation()
-        self._counter.no_padding()
 
     @classmethod
     def load(cls, folder: Path, int8_queries: bool = False) -> "OnnxEncoder":
@@ -93,6 +90,15 @@ class OnnxEncoder:
             return cls.load(folder) if folder.exists() else encoder
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    @cached_property
+    def _counter(self):
+        """The tokenizer without truncation or padding, for counting: made on first use (a copy of a
+        250,000-piece vocabulary takes most of a second, and a search never counts)."""
+        counter = self.tokenizer.__class__.from_str(self.tokenizer.to_str())
+        counter.no_truncation()
+        counter.no_padding()
+        return counter
 
     @cached_property
     def session(self):
