@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from kb.catalog import Catalog
-from kb.languages import code, detect
+from kb.embedding import unit_rows
+from kb.languages import code, query_language
 from kb.vectors import VectorIndex
 
 log = logging.getLogger("kb.search")
@@ -56,12 +57,12 @@ class LanguageCentering:
         for lang, offset in self.offsets.items():
             matrix[languages == lang] -= offset
         centered = VectorIndex.empty(vectors.dimension)
-        centered.add(ids, _unit_rows(matrix))
+        centered.add(ids, unit_rows(matrix))
         return centered
 
     def language(self, text: str) -> str | None:
         """The language of a query among the index's centered languages (None: none of them, e.g. a code)."""
-        found = detect(text, tuple(sorted(self.offsets)))
+        found = query_language(text, tuple(self.languages))
         return found if found in self.offsets else None
 
     def queries(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
@@ -71,7 +72,7 @@ class LanguageCentering:
             language = self.language(text)
             if language is not None:
                 out[row] -= self.offsets[language]
-        return _unit_rows(out)
+        return unit_rows(out)
 
     @property
     def languages(self) -> list[str]:
@@ -83,7 +84,3 @@ def _passage_languages(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
     ids = np.fromiter(catalog.passage_doc, dtype=np.int64, count=len(catalog.passage_doc))
     by_doc = {doc: code(info.language) for doc, info in catalog.docs.items()}
     return ids, np.array([by_doc[catalog.passage_doc[int(i)]] for i in ids])
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    return (matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)).astype(np.float32)

@@ -103,6 +103,13 @@ def _identifier(languages: tuple[str, ...]):
     return identifier
 
 
+@lru_cache(maxsize=4096)
+def query_language(query: str, languages: tuple[str, ...]) -> str:
+    """`detect` for a query, remembered: a search asks for its query's language more than once (the
+    stems, the vector's centering, BM25 across languages)."""
+    return detect(query, languages)
+
+
 def detect(content: str, languages: Sequence[str] = TEAM_LANGUAGES) -> str:
     """The language of a document among `languages` ("und" for text without words)."""
     sample = content[:DETECTION_CHARACTERS]

@@ -16,7 +16,7 @@ import numpy as np
 
 from kb import text
 from kb.catalog import Catalog
-from kb.languages import TEAM_LANGUAGES, detect, query_stems
+from kb.languages import TEAM_LANGUAGES, query_language, query_stems
 from kb.query import ParsedQuery
 from kb.store.index_db import IndexReader
 from kb.vectors import VectorIndex
@@ -102,7 +102,7 @@ class LexicalRetriever:
         """The query's language among the team's (py3langid): its words are stemmed in that language
         only. Stemmed in every team language, English words met Portuguese and Romanian stems by
         chance: dev MRR@10 0.944 without stems fell to 0.927 (README)."""
-        return _detect(query, self.languages)
+        return query_language(query, self.languages)
 
     def passages(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[int, float]:
         """BM25 of the passages of `doc_ids` that contain query words."""
@@ -167,11 +167,6 @@ class LexicalRetriever:
         if not phrases:
             return None
         return {d for d, found in self.containing(phrases).items() if set(found) == set(phrases)}
-
-
-@lru_cache(maxsize=4096)
-def _detect(query: str, languages: tuple[str, ...]) -> str:
-    return detect(query, languages)
 
 
 def _idf(documents: int, having: int) -> float:

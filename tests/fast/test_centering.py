@@ -47,7 +47,7 @@ def test_a_question_finds_its_topic_in_the_other_language_once_centered(monkeypa
     centering = LanguageCentering.fit(index, catalog, strength=1.0)
     assert centering is not None and centering.languages == ["en", "ru"]
     centered = centering.documents(index, catalog)
-    monkeypatch.setattr("kb.centering.detect", lambda text, languages: "ru")
+    monkeypatch.setattr("kb.centering.query_language", lambda text, languages: "ru")
     (query,) = centering.queries(["как восстановить резервную копию"], question[None, :])
     ranked = [catalog.passage_doc[i] for i, _ in centered.search(query, 2 * MIN_PASSAGES)]
     assert set(ranked) == {"en/backup.md", "ru/backup.md"}  # the topic, in both languages
@@ -67,6 +67,6 @@ def test_nothing_to_center_in_one_language_or_when_switched_off():
 def test_a_query_in_no_known_language_is_left_as_it_is(monkeypatch):
     index, catalog = corpus()
     centering = LanguageCentering.fit(index, catalog, strength=0.5)
-    monkeypatch.setattr("kb.centering.detect", lambda text, languages: "und")
+    monkeypatch.setattr("kb.centering.query_language", lambda text, languages: "und")
     vector = unit(RNG.normal(size=DIM)).astype(np.float32)[None, :]
     assert np.allclose(centering.queries(["0x80070005"], vector), vector, atol=1e-6)
