@@ -47,8 +47,11 @@ def model_identity(name: str) -> str:
     """The identity recorded in the index manifest for a configured model name. It must not depend on
     where a virtual environment lives, or every fresh clone would look like a model change."""
     packaged = packaged_identity(name)
-    if packaged is not None:
-        return packaged
+    return packaged if packaged is not None else _folder_or_name(name)
+
+
+def _folder_or_name(name: str) -> str:
+    """A model name that is a local folder, as its absolute path; a hub name as it is."""
     path = Path(name).expanduser()
     return str(path.resolve()) if path.exists() else name
 
@@ -77,10 +80,7 @@ class Embedder:
             found = packaged(self.configured, self._exports())
         except PackagedModelError as exc:
             raise ModelError(f"cannot load embedding model {self.configured!r}: {exc}") from exc
-        if found is not None:
-            return found.location
-        path = Path(self.configured).expanduser()
-        return str(path.resolve()) if path.exists() else self.configured
+        return found.location if found is not None else _folder_or_name(self.configured)
 
     @cached_property
     def model(self):
