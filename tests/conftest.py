@@ -84,6 +84,20 @@ def _free_port() -> int:
 
 
 @contextmanager
+def client_with_own_log(settings: Settings, folder: Path):
+    """A TestClient of the app over a copy of `settings.index` in `folder` without its search log, so a
+    module's searches and verdicts start from an empty log."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    index = folder / "index"
+    shutil.copytree(settings.index, index, symlinks=True, ignore=shutil.ignore_patterns("searches.sqlite*"))
+    with TestClient(create_app(settings.with_(index=index))) as client:
+        yield client
+
+
+@contextmanager
 def running_server(settings: Settings, log: Path):
     """`kb serve` in a subprocess over `settings`, as `make run` starts it; yields its base URL."""
     port = _free_port()

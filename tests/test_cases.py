@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
 from kb.cli import app as cli
 from kb.codes import extract_codes
 from kb.config import Settings
@@ -19,6 +18,7 @@ from kb.store.searches import SearchRow
 from kb.indexer import build_index
 from kb.search import Searcher
 from kb.validation import check_tree
+from tests.conftest import client_with_own_log
 
 REFS_CASE = "cases/refs-fragmentation-backup-cpu-ram.md"
 runner = CliRunner()
@@ -125,12 +125,7 @@ def test_gap_report_groups_weak_searches_by_wording():
 
 @pytest.fixture(scope="module")
 def client(kb_settings: Settings, tmp_path_factory) -> TestClient:
-    # a private copy of the index folder so this module's search log starts empty
-    import shutil
-
-    index = tmp_path_factory.mktemp("cases-api") / "index"
-    shutil.copytree(kb_settings.index, index, symlinks=True, ignore=shutil.ignore_patterns("searches.sqlite*"))
-    with TestClient(create_app(kb_settings.with_(index=index))) as c:
+    with client_with_own_log(kb_settings, tmp_path_factory.mktemp("cases-api")) as c:
         yield c
 
 

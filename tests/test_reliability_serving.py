@@ -5,7 +5,6 @@ it back (gaps, the verdict list) needs the admin token when one is set."""
 from __future__ import annotations
 
 import logging
-import shutil
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,15 +15,14 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from kb.config import Settings
 from kb.store.searches import SearchLog
+from tests.conftest import client_with_own_log
 
 REFS_CASE = "cases/refs-fragmentation-backup-cpu-ram.md"
 
 
 @pytest.fixture(scope="module")
 def client(kb_settings: Settings, tmp_path_factory) -> TestClient:
-    index = tmp_path_factory.mktemp("serving") / "index"
-    shutil.copytree(kb_settings.index, index, symlinks=True, ignore=shutil.ignore_patterns("searches.sqlite*"))
-    with TestClient(create_app(kb_settings.with_(index=index))) as c:
+    with client_with_own_log(kb_settings, tmp_path_factory.mktemp("serving")) as c:
         yield c
 
 
