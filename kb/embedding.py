@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.config import DEFAULT_MODEL, Settings
+from kb.config import DEFAULT_MODEL, ENGLISH_MODEL, Settings
 from kb.packaged_models import PackagedModelError, packaged
 from kb.packaged_models import identity as packaged_identity
 
@@ -60,9 +60,10 @@ class Embedder:
     """A sentence-transformers model that returns L2-normalised float32 vectors."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, runtime: str = "onnx", models_dir: Path | None = None,
-                 int8_queries: bool = True):
+                 int8_queries: bool = True, english_model: str | None = ENGLISH_MODEL):
         """`models_dir`: where ONNX exports are kept between processes (None: exported anew in each one).
-        `int8_queries`: queries run on an int8 quantisation of the model (documents stay float)."""
+        `int8_queries`: queries run on an int8 quantisation of the model (documents stay float).
+        `english_model`: the model that also embeds English passages and queries (`english`)."""
         if runtime not in RUNTIMES:
             raise ModelError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
         self.configured = model
@@ -71,6 +72,15 @@ class Embedder:
         self.runtime = runtime
         self.models_dir = models_dir
         self.int8_queries = int8_queries
+        self.english_model = english_model
+
+    @cached_property
+    def english(self) -> "Embedder | None":
+        """The English model that helps this one where query and document are both English (kb.config
+        `english_model`), loaded like this one; None when there is none or it is this model."""
+        if self.english_model is None or model_identity(self.english_model) == self.model_id:
+            return None
+        return Embedder(self.english_model, self.batch_size, self.runtime, self.models_dir, self.int8_queries, None)
 
     @cached_property
     def location(self) -> str:
@@ -225,4 +235,5 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The Embedder that `settings` describe (the model itself loads on first use)."""
-    return Embedder(settings.model, runtime=settings.runtime, models_dir=settings.models_dir, int8_queries=settings.int8_queries)
+    return Embedder(settings.model, runtime=settings.runtime, models_dir=settings.models_dir, int8_queries=settings.int8_queries,
+                    english_model=settings.english_model)

@@ -1,12 +1,14 @@
 """Ranked lists -> one ranking: weighted score fusion and reciprocal rank fusion, as pure functions.
 
 A ranking is a list of (key, score), best first. Score fusion scales each list by its best score
-(BM25 has no absolute scale) and adds the weighted parts; reciprocal rank fusion adds
-weight / (k + rank). Which fusion and weights are used is a setting (`kb.config.SearchSettings`).
+(BM25 has no absolute scale), or by the range from its lowest to its best score, and adds the
+weighted parts; reciprocal rank fusion adds weight / (k + rank). `blend` mixes two models' cosines
+of the same documents. Which fusion and weights are used is a setting (`kb.config.SearchSettings`).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,17 +24,38 @@ class Fused:
     ranks: Mapping[str, int]
 
 
-def score_fusion(lists: Mapping[str, tuple[float, Ranking]], scaled: Sequence[str] | None = None) -> list[Fused]:
-    """Weighted sum of scores; lists named in `scaled` (default: all) are divided by their best score.
+def score_fusion(lists: Mapping[str, tuple[float, Ranking]], scaled: Sequence[str] | None = None,
+                 ranged: Sequence[str] = ()) -> list[Fused]:
+    """Weighted sum of scores; lists named in `scaled` (default: all) are divided by their best score,
+    and those also named in `ranged` count from their lowest score: (score - lowest) / (best - lowest).
 
     `lists` maps a list name to (weight, ranking). An unscaled list's negative scores count as 0.
     """
+    lowest = {name: min((s for _, s in ranking), default=0.0) if name in ranged else 0.0
+              for name, (_, ranking) in lists.items()}
+
     def contribution(name: str, weight: float, top: float, score: float, rank: int) -> float:
         if scaled is not None and name not in scaled:
             return weight * max(score, 0.0)
-        return weight * (score / top if top > 0 else 0.0)
+        floor = lowest[name]  # 0 unless ranged
+        return weight * ((score - floor) / (top - floor) if top > floor else 0.0)
 
     return _fuse(lists, contribution)
+
+
+def blend(primary: Mapping[str, float], second: Mapping[str, float], share: float) -> dict[str, float]:
+    """`primary`'s scores, where `second` also scores a key: (1 - share) x primary + share x second,
+    with `second` first moved to `primary`'s scale (same mean and spread over the keys both score).
+    Two models' cosines are not comparable (one's related texts score 0.85, the other's 0.5), and
+    keys only `primary` scores must stay comparable with the blended ones."""
+    both = [k for k in primary if k in second]
+    if not both or share <= 0:
+        return dict(primary)
+    a, b = [primary[k] for k in both], [second[k] for k in both]
+    spread_a, spread_b = (statistics.pstdev(a), statistics.pstdev(b)) if len(both) > 1 else (0.0, 0.0)
+    scale = spread_a / spread_b if spread_b > 0 else 1.0
+    shift = statistics.fmean(a) - scale * statistics.fmean(b)
+    return {k: (1 - share) * v + share * (scale * second[k] + shift) if k in second else v for k, v in primary.items()}
 
 
 def reciprocal_rank_fusion(lists: Mapping[str, tuple[float, Ranking]], k: int = 60) -> list[Fused]:

@@ -30,10 +30,10 @@ from kb.chunking import CHUNKING_VERSION, Passage, chunk_document
 from kb.config import DEFAULT_MODEL, Settings
 from kb.documents import Document, DocumentError, discover, load_document, read_source
 from kb.embedding import Embedder
-from kb.languages import UNDETERMINED, code, detect
+from kb.languages import ENGLISH, UNDETERMINED, code, detect
 from kb.packaged_models import FORMER_DEFAULTS
 from kb.layout import (
-    DB_FILE, MANIFEST_FILE, VECTORS_FILE, BuildFailed, IndexLayout, ModelMismatch, check_model, read_manifest,
+    DB_FILE, ENGLISH_VECTORS_FILE, MANIFEST_FILE, VECTORS_FILE, BuildFailed, IndexLayout, ModelMismatch, check_model, read_manifest,
 )
 from kb.store.embeddings import EmbeddingCache
 from kb.store.index_db import SCHEMA_VERSION, Store
@@ -119,8 +119,9 @@ def _build_locked(settings: Settings, layout: IndexLayout, embedder: Embedder, f
         else:
             check_model(manifest, embedder.model_id)
     if previous is not None:
-        if (manifest.get("format"), manifest.get("chunking")) != (SCHEMA_VERSION, CHUNKING_VERSION):
-            previous = None  # older layout or chunking: rebuild (embeddings still come from the cache)
+        if (manifest.get("format"), manifest.get("chunking"), manifest.get("english_model")) != (
+                SCHEMA_VERSION, CHUNKING_VERSION, _english_id(embedder)):
+            previous = None  # older layout, chunking or English model: rebuild (embeddings still come from the cache)
     with _failing_as(layout.builds):
         partial = layout.new_build()
     try:
@@ -146,6 +147,10 @@ def _default_changed(manifest: dict, settings: Settings, embedder: Embedder) -> 
             and manifest.get("model") in FORMER_DEFAULTS)
 
 
+def _english_id(embedder: Embedder) -> str | None:
+    return embedder.english.model_id if embedder.english is not None else None
+
+
 def _build_into(partial: Path, previous: Path | None, settings: Settings, layout: IndexLayout, embedder: Embedder,
                 progress: bool, report: BuildReport) -> Path:
     """Write the new build into `partial` and publish it; returns the build to serve (`previous` when
@@ -164,20 +169,26 @@ def _build_into(partial: Path, previous: Path | None, settings: Settings, layout
             report.passages = store.count_passages()
             return previous
         with _failing_as(partial, corrupt=previous), _reading(previous):
-            vectors = VectorIndex.load(previous / VECTORS_FILE) if previous is not None else VectorIndex.empty(embedder.dimension)
+            vectors = _load_or_empty(previous, VECTORS_FILE, embedder)
+            english = _load_or_empty(previous, ENGLISH_VECTORS_FILE, embedder.english) if embedder.english else None
         if previous is not None:
             _require_matching(store, vectors, f"current build {previous}")
         made = "the new build" + (f" (made from current build {previous})" if previous is not None else "")
         with _failing_as(db, corrupt=previous):  # a damaged FTS index of the copy fails here
-            _apply_changes(store, vectors, changed, report, layout, embedder, settings.vectors.group_passages, progress)
+            _apply_changes(store, vectors, english, changed, report, layout, embedder, settings.vectors.group_passages, progress)
             vectors = vectors.resized(settings.vectors.flat_limit)  # exact search up to the limit, IVF-SQ8 above
             report.passages = len(vectors)
-            manifest = _manifest(settings, embedder, store, vectors)
+            manifest = _manifest(settings, embedder, store, vectors, english)
             store.set_manifest(manifest)
             store.commit()
             store.compact(merge=previous is None)
             _require_sound(store, made, FULL if previous is not None else "check the disk and " + FULL)
             _require_matching(store, vectors, made)
+        if english is not None:
+            english = english.resized(settings.vectors.flat_limit)
+            _save_vectors(english, partial / ENGLISH_VECTORS_FILE)
+            _require_saved(partial / ENGLISH_VECTORS_FILE, len(english))
+            del english
         count = len(vectors)
         _save_vectors(vectors, partial / VECTORS_FILE)
         del vectors  # before reading the file back: one copy in memory at a time
@@ -190,12 +201,19 @@ def _build_into(partial: Path, previous: Path | None, settings: Settings, layout
         return layout.publish(partial)
 
 
-def _manifest(settings: Settings, embedder: Embedder, store: Store, vectors: VectorIndex) -> dict:
+def _load_or_empty(previous: Path | None, name: str, embedder: Embedder) -> VectorIndex:
+    return VectorIndex.load(previous / name) if previous is not None else VectorIndex.empty(embedder.dimension)
+
+
+def _manifest(settings: Settings, embedder: Embedder, store: Store, vectors: VectorIndex,
+              english: VectorIndex | None) -> dict:
     return {
         "format": SCHEMA_VERSION,
         "chunking": CHUNKING_VERSION,
         "model": embedder.model_id,
         "dimension": embedder.dimension,
+        "english_model": _english_id(embedder),
+        "english_passages": len(english) if english is not None else 0,
         "documents": store.count_documents(),
         "passages": len(vectors),
         "vectors": vectors.kind,
@@ -348,16 +366,21 @@ def _collect_changes(settings: Settings, store: Store, report: BuildReport) -> d
     return changed
 
 
-def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Document | None], report: BuildReport,
-                   layout: IndexLayout, embedder: Embedder, group_passages: int, progress: bool) -> None:
+def _apply_changes(store: Store, vectors: VectorIndex, english: VectorIndex | None, changed: dict[str, Document | None],
+                   report: BuildReport, layout: IndexLayout, embedder: Embedder, group_passages: int, progress: bool) -> None:
     """Replace the rows and vectors of every changed document, a group of documents at a time, so a
-    large first build never holds every passage and vector in memory at once."""
+    large first build never holds every passage and vector in memory at once. `english`: the English
+    model's vectors of the passages of English documents."""
     for doc_id in changed:
-        vectors.remove(store.delete_document(doc_id))
+        removed = store.delete_document(doc_id)
+        vectors.remove(removed)
+        if english is not None:
+            english.remove(removed)  # ids it never had are ignored
     docs = [d for d in changed.values() if d is not None]
     next_id = store.next_passage_id()
     with _cache_errors(layout):
         cache = EmbeddingCache(layout.cache_db, embedder.model_id)
+        english_cache = EmbeddingCache(layout.cache_db, embedder.english.model_id) if english is not None else None
     try:
         with tqdm(total=len(docs), desc="indexing", unit="doc", disable=not progress) as bar:
 
@@ -369,16 +392,24 @@ def _apply_changes(store: Store, vectors: VectorIndex, changed: dict[str, Docume
                 inputs = [p.embedding_input(d.title) for d, ps in group for p in ps]
                 with _cache_errors(layout):
                     matrix, _ = cache.embed(inputs, embedder.encode, on_batch=embedded)
-                row = 0
+                row, in_english = 0, []
                 for doc, doc_passages in group:
                     ids = list(range(next_id, next_id + len(doc_passages)))
                     store.add_document(doc, doc_passages, ids)
                     vectors.add(ids, matrix[row : row + len(ids)])
+                    if code(doc.language) == ENGLISH:
+                        in_english.extend(zip(ids, inputs[row : row + len(ids)]))
                     next_id += len(ids)
                     row += len(ids)
+                if english_cache is not None and in_english:
+                    with _cache_errors(layout):
+                        english_matrix, _ = english_cache.embed([t for _, t in in_english], embedder.english.encode)
+                    english.add([i for i, _ in in_english], english_matrix)
                 bar.update(len(group))
     finally:
         cache.close()
+        if english_cache is not None:
+            english_cache.close()
 
 
 def _groups(docs: list[Document], embedder: Embedder, group_passages: int) -> Iterator[list[tuple[Document, list[Passage]]]]:

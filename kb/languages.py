@@ -3,9 +3,9 @@
 FTS5's unicode61 tokenizer folds case and diacritics but does not stem, so "falha" misses "falhas"
 and "ошибка" misses "ошибки". The index therefore keeps, beside the exact words, a column of stems:
 each document stemmed in its own language (front matter `language`, else detected among the team's
-languages by py3langid). A query is stemmed in every one of the team's languages (a short query's
-language cannot be told reliably, and a stemmer leaves words of other scripts alone), so its stems
-meet a document's whatever language the engineer typed in. Error codes and numbers are never stemmed.
+languages by py3langid). A query is stemmed in its own detected language only: stems of every team
+language made English words meet Portuguese and Romanian stems by chance (README, Search quality).
+Error codes and numbers are never stemmed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ SNOWBALL = {
 }
 """ISO 639-1 code -> Snowball algorithm (PyStemmer)."""
 TEAM_LANGUAGES = ("en", "pt", "ru", "es", "ro")
-UNSTEMMED = frozenset({"en"})
+ENGLISH = "en"
+UNSTEMMED = frozenset({ENGLISH})
 """Languages left unstemmed: English inflects little, and Snowball's English stemmer conflates more
 than it finds. Measured on the msdocs title queries (English): BM25 with English stems fell from
 0.977 to 0.948 MRR@10, hybrid from 0.992 to 0.981-0.984."""

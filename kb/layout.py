@@ -28,6 +28,8 @@ from typing import TypeVar
 
 DB_FILE = "kb.sqlite"
 VECTORS_FILE = "vectors.faiss"
+ENGLISH_VECTORS_FILE = "vectors-english.faiss"
+"""The English model's vectors of the English documents' passages (kb.config `english_model`)."""
 MANIFEST_FILE = "manifest.json"
 FAILURE_FILE = "last-build-failed.json"
 

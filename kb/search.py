@@ -31,9 +31,9 @@ from kb.centering import LanguageCentering
 from kb.chunking import split_text
 from kb.config import SearchSettings, Settings, load_settings
 from kb.embedding import Embedder, load_embedder
-from kb.fusion import order_within, reciprocal_rank_fusion, score_fusion
-from kb.languages import code
-from kb.layout import DB_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
+from kb.fusion import blend, order_within, reciprocal_rank_fusion, score_fusion
+from kb.languages import ENGLISH, code
+from kb.layout import DB_FILE, ENGLISH_VECTORS_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
 from kb.query import ParsedQuery, of_words, parse_query
 from kb.match_strength import LABELS, SHIPPED, MatchModel
 from kb.paste import PasteAnalysis, analyse
@@ -60,6 +60,8 @@ class Searcher:
         self.match_model = match_model
         self.centering: LanguageCentering | None = None
         self.encode_query = QueryEncoder(self._query_vectors, weights.query_memo)
+        self.english_dense: DenseRetriever | None = None
+        self.english_docs: frozenset[str] = frozenset()
         try:
             self._load()
         except (IndexUnusable, ModelMismatch):
@@ -87,6 +89,26 @@ class Searcher:
             log.info("vectors centered per language (%s)", ", ".join(self.centering.languages))
         self.dense = DenseRetriever(self.vectors, self.catalog)
         self.lexical = lexical_retriever(self.reader, self.catalog, self.weights)
+        self._load_english()
+
+    def _load_english(self) -> None:
+        """The English model's vectors of the English documents, when the build has them and the
+        English model configured is the one they were made with (else search uses the main model only)."""
+        english, built_with = self.embedder.english, self.manifest.get("english_model")
+        if english is None or built_with is None:
+            return
+        if built_with != english.model_id:
+            log.warning("index %s has English vectors of %s, but %s is configured: they are not used "
+                        "(`kb index` makes them again)", self.build, built_with, english.model_id)
+            return
+        vectors = VectorIndex.load(self.build / ENGLISH_VECTORS_FILE)
+        self.english_docs = frozenset(d for d, doc in self.catalog.docs.items() if code(doc.language) == ENGLISH)
+        expected = sum(len(self.catalog.doc_passages.get(d, ())) for d in self.english_docs)
+        if len(vectors) != expected:
+            raise IndexUnusable(f"index {self.build} is inconsistent: {len(vectors)} English vectors for "
+                                f"{expected} passages of English documents; run `kb index --full`")
+        self.english_dense = DenseRetriever(vectors, self.catalog)
+        self.encode_english = QueryEncoder(english.encode_queries, self.weights.query_memo)
 
     def _query_vectors(self, texts: list[str]) -> np.ndarray:
         """Query vectors as the index's passage vectors are: centered per language when they are."""
@@ -152,14 +174,15 @@ class Searcher:
             return []
         union = mode == "hybrid" and self.weights.union
         vector = self.encode_query(q.text) if mode != "lexical" else None
-        dense = self.dense.documents(vector, depth, allowed) if mode != "lexical" else []
+        english = self._english_vector(q) if mode != "lexical" else None
+        dense = self._dense_documents(vector, english, depth, allowed) if mode != "lexical" else []
         # one BM25 query ten times deeper gives the BM25 of the other candidates too: asking FTS5 for
         # given rowids costs more than ranking the whole table again
         lexical = self.lexical.rank(q, depth * 10 if union else depth, allowed) if mode != "dense" else []
         contains = self.lexical.containing(q.phrases, allowed) if mode == "hybrid" else {}
         codes = self.lexical.containing(q.identifiers, allowed) if mode == "hybrid" else {}
         if union:
-            dense, lexical = self._complete(vector, dense, lexical, depth, _joining(depth, contains, codes))
+            dense, lexical = self._complete(vector, dense, lexical, depth, _joining(depth, contains, codes), english)
             if self.centering is not None and self.weights.lexical_across_languages > 0:
                 lexical = self._across_languages(q, dense, lexical)
         fused = self._fuse(dense, lexical, mode, contains=contains, phrases=len(q.phrases), codes=codes)
@@ -187,13 +210,46 @@ class Searcher:
         """Whether documents containing the query's identifiers rank above all others (see `_ranked`)."""
         return bool(q.identifiers) and len(q.words) - len(q.identifiers) <= self.weights.identifiers_first
 
-    def _complete(self, vector: np.ndarray, dense: list, lexical: list, depth: int, more=()) -> tuple[list, list]:
+    def _english_vector(self, q: ParsedQuery) -> np.ndarray | None:
+        """The English model's vector of an English query, when the index has English vectors."""
+        if self.english_dense is None or self.lexical.language_of(q.text) != ENGLISH:
+            return None
+        return self.encode_english(q.text)
+
+    def _dense_documents(self, vector: np.ndarray, english: np.ndarray | None, depth: int,
+                         allowed: set[str] | None) -> list[tuple[str, float]]:
+        """Documents by cosine, best first: the main model's best `depth`, and with an English query
+        vector also the English model's best `depth`, all scored by `_dense_scores`."""
+        found = self.dense.documents(vector, depth, allowed)
+        if english is None:
+            return found
+        in_english = None if allowed is None else allowed & self.english_docs
+        more = self.english_dense.documents(english, depth, in_english)
+        return self._dense_scores(vector, english, list(dict.fromkeys([d for d, _ in found] + [d for d, _ in more])))
+
+    def _dense_scores(self, vector: np.ndarray, english: np.ndarray | None, doc_ids: list[str]) -> list[tuple[str, float]]:
+        """Each document's best passage cosine; for an English query (`english`, the English model's
+        vector) an English document's is blended with the English model's (`kb.fusion.blend`)."""
+        cosines = self.dense.scores(vector, doc_ids)
+        if english is not None:
+            second = self.english_dense.scores(english, [d for d in doc_ids if d in self.english_docs])
+            cosines = blend(cosines, second, self.weights.english_share)
+        return _by_score(list(cosines.items()))
+
+    def _complete(self, vector: np.ndarray, dense: list, lexical: list, depth: int, more=(),
+                  english: np.ndarray | None = None) -> tuple[list, list]:
         """Both rankings over the union of the candidates (the top `depth` of each, and `more`), each
-        scored by both retrievers; `lexical` is read deeper, and a candidate below it has BM25 0."""
+        scored by both retrievers; `lexical` is read deeper, and a candidate below it has BM25 0. With
+        an English query vector every candidate's cosine is scored again, so the English model's
+        scale is matched over all of them."""
         candidates = list(dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical[:depth]] + list(more)))
-        in_dense, bm25 = {d for d, _ in dense}, dict(lexical)
-        dense = dense + list(self.dense.scores(vector, [d for d in candidates if d not in in_dense]).items())
-        return _by_score(dense), _by_score([(d, bm25[d]) for d in candidates if d in bm25])
+        bm25 = dict(lexical)
+        if english is not None:
+            dense = self._dense_scores(vector, english, candidates)
+        else:
+            in_dense = {d for d, _ in dense}
+            dense = _by_score(dense + list(self.dense.scores(vector, [d for d in candidates if d not in in_dense]).items()))
+        return dense, _by_score([(d, bm25[d]) for d in candidates if d in bm25])
 
     def _fuse(self, dense, lexical, mode: str, lexical_weight: float | None = None,
               contains: dict[str, tuple[str, ...]] | None = None, phrases: int = 0,
@@ -209,7 +265,7 @@ class Searcher:
         if w.fusion == "rrf":
             fused = reciprocal_rank_fusion(lists, w.rrf_k)
         else:
-            fused = score_fusion(lists, scaled=("dense", "lexical") if w.scale_dense else ("lexical",))
+            fused = score_fusion(lists, scaled=("dense", "lexical"), ranged=("dense",) if w.dense_scaling == "range" else ())
         cosine = dict(dense)
         return [Ranked(f.key, f.score, dict(f.ranks), phrases=contains.get(f.key, ()), identifiers=codes.get(f.key, ()),
                        cosine=cosine.get(f.key)) for f in fused]

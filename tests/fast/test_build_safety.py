@@ -37,6 +37,7 @@ class FakeEmbedder:
     """What the indexer and the searcher use of an Embedder: words as tokens, hashed words as vectors."""
 
     model_id = "fake-hashing-model"
+    english = None  # no second model for English text
     dimension = 32
     max_tokens = 64
     passage_tokens = 64
@@ -367,3 +368,62 @@ def test_an_index_of_the_former_default_model_is_rebuilt_and_any_other_change_re
         build(settings, other)  # not the default: vectors of two models are never mixed
     with pytest.raises(ModelMismatch):
         build(settings.with_(model="someone/else"), former)  # back to MiniLM on purpose needs --full too
+
+
+# --- the English model beside the default one (issue 13) -----------------------------------------
+
+
+class FakeEnglishEmbedder(FakeEmbedder):
+    """A second model, for English text only, with vectors of another size than the main one's."""
+
+    model_id = "fake-english-model"
+    dimension = 16
+
+
+def english_passages(searcher: Searcher) -> set[int]:
+    english = {d for d, doc in searcher.catalog.docs.items() if doc.language == "en"}
+    return {p for p, d in searcher.catalog.passage_doc.items() if d in english}
+
+
+def test_english_documents_get_the_english_models_vectors_and_they_follow_every_change(settings: Settings, fake):
+    fake.english = FakeEnglishEmbedder()
+    build(settings, fake)
+    searcher = Searcher.open(settings.index, fake)
+    languages = {doc.language for doc in searcher.catalog.docs.values()}
+    assert {"en", "pt", "es", "ru"} <= languages  # the fixture corpus has English and other documents
+    assert set(searcher.english_dense.vectors.ids().tolist()) == english_passages(searcher) != set()
+    assert searcher.manifest["english_model"] == "fake-english-model"
+
+    touch_article(settings, "spooler-more.md", "The print spooler crashes again after the update.\n\n## Fix\n\nRestart it.")
+    english_doc = next(d for d, doc in searcher.catalog.docs.items() if doc.language == "en" and d != "articles/spooler-more.md")
+    (settings.articles / english_doc).unlink()
+    build(settings, fake)
+    again = Searcher.open(settings.index, fake)
+    assert "articles/spooler-more.md" in again.catalog.docs and english_doc not in again.catalog.docs
+    assert set(again.english_dense.vectors.ids().tolist()) == english_passages(again)
+
+
+def test_only_an_english_query_reads_the_english_vectors(settings: Settings, fake):
+    fake.english = FakeEnglishEmbedder()
+    build(settings, fake)
+    searcher = Searcher.open(settings.index, fake)
+    from kb.query import parse_query
+
+    assert searcher._english_vector(parse_query("the print spooler service stops after the update")) is not None
+    assert searcher._english_vector(parse_query("a atualização do windows falha com erro")) is None
+    assert searcher.rank("the print spooler service stops after the update", k=3)
+
+
+def test_a_changed_or_removed_english_model_rebuilds_the_index(settings: Settings, fake):
+    fake.english = FakeEnglishEmbedder()
+    build(settings, fake)
+    other = FakeEnglishEmbedder()
+    other.model_id, other.dimension = "fake-english-model-2", 8
+    fake.english = other
+    build(settings, fake)
+    searcher = Searcher.open(settings.index, fake)
+    assert searcher.manifest["english_model"] == "fake-english-model-2" and searcher.english_dense.vectors.dimension == 8
+    fake.english = None
+    build(settings, fake)
+    searcher = Searcher.open(settings.index, fake)
+    assert searcher.manifest["english_model"] is None and searcher.english_dense is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.fusion import Fused, order_within, reciprocal_rank_fusion, score_fusion
+from kb.fusion import Fused, blend, order_within, reciprocal_rank_fusion, score_fusion
 from kb.retrieval import best_per_group
 
 
@@ -23,6 +23,44 @@ def test_score_fusion_scales_each_list_by_its_best_score_and_weights_it():
     # a: 0.6 * 0.9/0.9; b: 0.6 * 0.45/0.9 + 0.4 * 10/10; c: 0.4 * 5/10
     assert [f.key for f in fused] == ["b", "a", "c"]
     assert as_dict(fused) == pytest.approx({"a": 0.6, "b": 0.7, "c": 0.2})
+
+
+def test_a_ranged_list_counts_from_its_lowest_score_so_close_cosines_still_decide():
+    # cosines of 0.90 and 0.84 are 7% apart divided by the best, but the whole range apart from the lowest
+    lists = {"dense": (0.6, [("a", 0.90), ("b", 0.87), ("c", 0.84)]), "lexical": (0.4, [("c", 10.0), ("b", 6.0)])}
+    topped = as_dict(score_fusion(lists))
+    ranged = as_dict(score_fusion(lists, ranged=("dense",)))
+    assert ranged == pytest.approx({"a": 0.6, "b": 0.3 + 0.24, "c": 0.4})
+    assert max(topped, key=topped.get) == "c" and max(ranged, key=ranged.get) == "a"
+
+
+def test_a_ranged_list_of_equal_scores_adds_nothing():
+    assert as_dict(score_fusion({"dense": (0.6, [("a", 0.8), ("b", 0.8)])}, ranged=("dense",))) == {"a": 0.0, "b": 0.0}
+
+
+# --- blend ------------------------------------------------------------------------------------------
+
+
+def test_blend_brings_the_second_models_cosines_to_the_firsts_scale_before_mixing():
+    first = {"a": 0.86, "b": 0.84, "c": 0.82, "foreign": 0.85}
+    second = {"a": 0.30, "b": 0.70, "c": 0.50}  # the other model: lower cosines, and b best
+    mixed = blend(first, second, 1.0)
+    assert mixed["foreign"] == 0.85  # a document only the first model scores keeps its cosine
+    assert sorted(mixed, key=mixed.get, reverse=True)[:1] == ["b"]
+    assert sum(mixed[k] for k in second) / 3 == pytest.approx(0.84)  # the first model's mean over a, b, c
+    assert max(mixed[k] for k in second) - min(mixed[k] for k in second) == pytest.approx(0.04)  # and spread
+
+
+def test_blend_with_no_share_or_nothing_in_common_is_the_first_models_cosines():
+    first = {"a": 0.9, "b": 0.8}
+    assert blend(first, {"a": 0.1, "b": 0.5}, 0.0) == first
+    assert blend(first, {"x": 0.5}, 0.5) == first
+
+
+def test_blend_weighs_the_two_models_by_the_share():
+    first, second = {"a": 0.9, "b": 0.8}, {"a": 0.2, "b": 0.6}  # scaled: a 0.8, b 0.9
+    assert blend(first, second, 0.5) == pytest.approx({"a": 0.85, "b": 0.85})
+    assert blend(first, second, 0.25) == pytest.approx({"a": 0.875, "b": 0.825})
 
 
 def test_score_fusion_is_independent_of_each_lists_absolute_scale():
