@@ -142,11 +142,18 @@ class OnnxEncoder:
             raise OnnxExportError(f"ONNX vectors differ from PyTorch by up to {difference:.2g}")
 
 
-def _session(path: Path):
+QUERY_THREADS = 1
+"""Threads of the query model. One query is too small to share: on 2 cores, multilingual-e5-small's
+int8 query took a median 4.4-5.0 ms on one thread against 5.5-5.9 ms on two, and half the CPU
+(bench/query_encode.py). Documents are embedded in batches on every core."""
+
+
+def _session(path: Path, threads: int | None = None):
+    """A CPU session of the model at `path` on `threads` threads (default: every core this process may use)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    options.intra_op_num_threads = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not steal the web server's cores
     options.log_severity_level = 3
@@ -161,11 +168,11 @@ def _query_session(folder: Path, encoder: OnnxEncoder):
     if refused.exists():
         return None
     if target.exists():
-        return _session(target)
+        return _session(target, QUERY_THREADS)
     staging = folder / f".{QUERY_MODEL_FILE}.{os.getpid()}"
     try:
         _quantize(folder / MODEL_FILE, staging)
-        session = _session(staging)
+        session = _session(staging, QUERY_THREADS)
         agreement = _cosines(encoder(PROBES), encoder(PROBES, session))
         os.replace(staging, target if agreement.min() >= QUERY_AGREEMENT else refused)
     finally:
