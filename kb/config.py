@@ -55,10 +55,12 @@ class SearchSettings(BaseModel):
     whose cosines are close together (multilingual-e5-small: 0.75-0.90) gets a dense list nearly
     flat under "top", so BM25 decided the order: msdocs symptom hybrid MRR@10 0.784 under "top",
     0.816 under "range" (README, Search quality)."""
-    english_share: float = 0.5
+    english_share: float = 0.65
     """Share of the English model (`english_model`) in the cosine of an English document for an
     English query; the rest is the default model's. Its cosines are first brought to the default
-    model's scale (kb.fusion.blend). Measured on msdocs symptom (README): 0.784 without, 0.845 at 0.5."""
+    model's scale (kb.fusion.blend). Chosen on half the msdocs symptom queries (bench/tune_fusion.py):
+    0.837 without, 0.860 at 0.35, 0.866 at 0.5 and 0.65, 0.862 at 0.8; the other half 0.799 without,
+    0.839 at 0.65."""
     document_fields: tuple[float, float, float] = (5.0, 3.0, 1.0)
     """BM25 weights of a document's title, keywords and body."""
     stem_field: float = 1.0

