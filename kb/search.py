@@ -194,16 +194,18 @@ class Searcher:
         """BM25 cannot match words across languages, so a document in another language than the
         query's would lose the lexical share of the fusion to every same-language document that shares
         a word with the query. Its BM25 is taken as at least `search.lexical_across_languages` times
-        its cosine's share of the best cosine, times the best BM25: the dense evidence stands in for
+        its cosine's share of the best cosine (counted from the lowest under `dense_scaling = "range"`, as
+        the fusion counts it), times the best BM25: the dense evidence stands in for
         the lexical one it cannot have."""
         query_language = self.centering.language(q.text)
         if not dense or not lexical or query_language is None:
             return lexical
         top_cosine, top_bm25 = dense[0][1], lexical[0][1] * self.weights.lexical_across_languages
+        floor = min(c for _, c in dense) if self.weights.dense_scaling == "range" else 0.0  # as the fusion counts it
         bm25 = dict(lexical)
         for doc, cosine in dense:
-            if code(self.catalog.docs[doc].language) != query_language and top_cosine > 0:
-                bm25[doc] = max(bm25.get(doc, 0.0), cosine / top_cosine * top_bm25)
+            if code(self.catalog.docs[doc].language) != query_language and top_cosine > floor:
+                bm25[doc] = max(bm25.get(doc, 0.0), (cosine - floor) / (top_cosine - floor) * top_bm25)
         return _by_score(list(bm25.items()))
 
     def identifiers_first(self, q: ParsedQuery) -> bool:

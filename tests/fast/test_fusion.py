@@ -34,6 +34,15 @@ def test_a_ranged_list_counts_from_its_lowest_score_so_close_cosines_still_decid
     assert max(topped, key=topped.get) == "c" and max(ranged, key=ranged.get) == "a"
 
 
+def test_under_range_scaling_a_document_only_bm25_found_can_rank_first():
+    # x: below both dense candidates' cosines (not in the dense top list), but far above the lowest
+    # lexical candidate's; the best BM25 by a wide margin
+    dense = [("a", 0.86), ("b", 0.85), ("x", 0.84), ("y", 0.78), ("z", 0.77)]
+    lexical = [("x", 12.0), ("y", 2.0), ("z", 1.0)]
+    fused = score_fusion({"dense": (0.6, dense), "lexical": (0.4, lexical)}, ranged=("dense",))
+    assert fused[0].key == "x"
+
+
 def test_a_ranged_list_of_equal_scores_adds_nothing():
     assert as_dict(score_fusion({"dense": (0.6, [("a", 0.8), ("b", 0.8)])}, ranged=("dense",))) == {"a": 0.0, "b": 0.0}
 
