@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+from concurrent.futures import ThreadPoolExecutor
 import logging
 import sqlite3
 import time
@@ -109,6 +110,8 @@ class Searcher:
                                 f"{expected} passages of English documents; run `kb index --full`")
         self.english_dense = DenseRetriever(vectors, self.catalog)
         self.encode_english = QueryEncoder(english.encode_queries, self.weights.query_memo)
+        # the two models embed an English query at once, one thread each (ONNX Runtime frees the GIL)
+        self._beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-english-query")
 
     def _query_vectors(self, texts: list[str]) -> np.ndarray:
         """Query vectors as the index's passage vectors are: centered per language when they are."""
@@ -173,8 +176,7 @@ class Searcher:
         if allowed is not None and not allowed:
             return []
         union = mode == "hybrid" and self.weights.union
-        vector = self.encode_query(q.text) if mode != "lexical" else None
-        english = self._english_vector(q) if mode != "lexical" else None
+        vector, english = self._query_vectors_of(q) if mode != "lexical" else (None, None)
         dense = self._dense_documents(vector, english, depth, allowed) if mode != "lexical" else []
         # one BM25 query ten times deeper gives the BM25 of the other candidates too: asking FTS5 for
         # given rowids costs more than ranking the whole table again
@@ -217,6 +219,14 @@ class Searcher:
         if self.english_dense is None or self.lexical.language_of(q.text) != ENGLISH:
             return None
         return self.encode_english(q.text)
+
+    def _query_vectors_of(self, q: ParsedQuery) -> tuple[np.ndarray, np.ndarray | None]:
+        """The main model's vector of the query and, for an English query, the English model's,
+        embedded at the same time (on 2 cores an English query's wait is the slower model's, not both)."""
+        if self.english_dense is None:
+            return self.encode_query(q.text), None
+        pending = self._beside.submit(self._english_vector, q)
+        return self.encode_query(q.text), pending.result()
 
     def _dense_documents(self, vector: np.ndarray, english: np.ndarray | None, depth: int,
                          allowed: set[str] | None) -> list[tuple[str, float]]:
