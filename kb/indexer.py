@@ -184,6 +184,8 @@ def _build_into(partial: Path, previous: Path | None, settings: Settings, layout
             store.compact(merge=previous is None)
             _require_sound(store, made, FULL if previous is not None else "check the disk and " + FULL)
             _require_matching(store, vectors, made)
+            if english is not None:
+                _require_english_matching(store, english, made)
         if english is not None:
             english = english.resized(settings.vectors.flat_limit)
             _save_vectors(english, partial / ENGLISH_VECTORS_FILE)
@@ -234,6 +236,13 @@ def _require_matching(store: Store, vectors: VectorIndex, what: str) -> None:
     rows = store.count_passages()
     if rows != len(vectors):
         raise BuildFailed(f"{what} is corrupt ({rows} passages, {len(vectors)} vectors)", FULL)
+
+
+def _require_english_matching(store: Store, english: VectorIndex, what: str) -> None:
+    """Every passage of an English document has its English-model vector, and no other passage has one."""
+    rows = sum(n for language, n in store.passages_per_language().items() if code(language) == ENGLISH)
+    if rows != len(english):
+        raise BuildFailed(f"{what} is corrupt ({rows} passages of English documents, {len(english)} English vectors)", FULL)
 
 
 def _save_vectors(vectors: VectorIndex, path: Path) -> None:

@@ -35,7 +35,9 @@ class LiveIndex:
         self._checked = time.monotonic()
         self._failed: Path | None = None
         self.searcher = self._load_first_good(layout.require_current())
-        self.searcher.encode_query("warm up")  # load the model now, not on the first user's request
+        self.searcher.encode_query("warm up")  # load the models now, not on the first user's request
+        if self.searcher.english_dense is not None:
+            self.searcher.encode_english("warm up")
 
     def _load_first_good(self, current: Path) -> Searcher:
         """The current build, or when it cannot be loaded the newest older build that can (said loudly)."""

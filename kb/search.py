@@ -47,6 +47,8 @@ from kb.store.index_db import SCHEMA_VERSION, IndexReader, PassageRow, StoredDoc
 from kb.vectors import VectorIndex
 
 MODES = ("hybrid", "dense", "lexical")
+ENGLISH_WORKERS = 4
+"""Threads that embed English queries with the English model, beside the main model's."""
 log = logging.getLogger(__name__)
 
 
@@ -110,8 +112,9 @@ class Searcher:
                                 f"{expected} passages of English documents; run `kb index --full`")
         self.english_dense = DenseRetriever(vectors, self.catalog)
         self.encode_english = QueryEncoder(english.encode_queries, self.weights.query_memo)
-        # the two models embed an English query at once, one thread each (ONNX Runtime frees the GIL)
-        self._beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-english-query")
+        # the two models embed an English query at once (ONNX Runtime frees the GIL); several workers,
+        # so concurrent searches' English queries batch in the encoder instead of queueing here
+        self._beside = ThreadPoolExecutor(max_workers=ENGLISH_WORKERS, thread_name_prefix="kb-english-query")
 
     def _query_vectors(self, texts: list[str]) -> np.ndarray:
         """Query vectors as the index's passage vectors are: centered per language when they are."""
@@ -177,7 +180,7 @@ class Searcher:
             return []
         union = mode == "hybrid" and self.weights.union
         vector, english = self._query_vectors_of(q) if mode != "lexical" else (None, None)
-        dense = self._dense_documents(vector, english, depth, allowed) if mode != "lexical" else []
+        dense = self._dense_documents(vector, english, depth, allowed, scored=not union) if mode != "lexical" else []
         # one BM25 query ten times deeper gives the BM25 of the other candidates too: asking FTS5 for
         # given rowids costs more than ranking the whole table again
         lexical = self.lexical.rank(q, depth * 10 if union else depth, allowed) if mode != "dense" else []
@@ -214,30 +217,38 @@ class Searcher:
         """Whether documents containing the query's identifiers rank above all others (see `_ranked`)."""
         return bool(q.identifiers) and len(q.words) - len(q.identifiers) <= self.weights.identifiers_first
 
+    def _wants_english(self, q: ParsedQuery) -> bool:
+        """Whether the English model reads this query: the index has English vectors, they count
+        (`search.english_share` > 0) and the query is English."""
+        return (self.english_dense is not None and self.weights.english_share > 0
+                and self.lexical.language_of(q.text) == ENGLISH)
+
     def _english_vector(self, q: ParsedQuery) -> np.ndarray | None:
-        """The English model's vector of an English query, when the index has English vectors."""
-        if self.english_dense is None or self.lexical.language_of(q.text) != ENGLISH:
-            return None
-        return self.encode_english(q.text)
+        """The English model's vector of an English query (None for any other query)."""
+        return self.encode_english(q.text) if self._wants_english(q) else None
 
     def _query_vectors_of(self, q: ParsedQuery) -> tuple[np.ndarray, np.ndarray | None]:
         """The main model's vector of the query and, for an English query, the English model's,
         embedded at the same time (on 2 cores an English query's wait is the slower model's, not both)."""
-        if self.english_dense is None:
+        if not self._wants_english(q):
             return self.encode_query(q.text), None
-        pending = self._beside.submit(self._english_vector, q)
+        pending = self._beside.submit(self.encode_english, q.text)
         return self.encode_query(q.text), pending.result()
 
     def _dense_documents(self, vector: np.ndarray, english: np.ndarray | None, depth: int,
-                         allowed: set[str] | None) -> list[tuple[str, float]]:
+                         allowed: set[str] | None, scored: bool = True) -> list[tuple[str, float]]:
         """Documents by cosine, best first: the main model's best `depth`, and with an English query
-        vector also the English model's best `depth`, all scored by `_dense_scores`."""
+        vector also the English model's best `depth`, all scored by `_dense_scores`. Unless `scored`
+        (`_complete` scores every candidate again), the English model's finds come last with cosine 0."""
         found = self.dense.documents(vector, depth, allowed)
         if english is None:
             return found
         in_english = None if allowed is None else allowed & self.english_docs
-        more = self.english_dense.documents(english, depth, in_english)
-        return self._dense_scores(vector, english, list(dict.fromkeys([d for d, _ in found] + [d for d, _ in more])))
+        seen = dict(found)
+        more = [d for d, _ in self.english_dense.documents(english, depth, in_english) if d not in seen]
+        if not scored:
+            return found + [(d, 0.0) for d in more]
+        return self._dense_scores(vector, english, [*seen, *more])
 
     def _dense_scores(self, vector: np.ndarray, english: np.ndarray | None, doc_ids: list[str]) -> list[tuple[str, float]]:
         """Each document's best passage cosine; for an English query (`english`, the English model's

@@ -224,6 +224,11 @@ class Store:
     def count_passages(self) -> int:
         return self.conn.execute("SELECT count(*) FROM passages").fetchone()[0]
 
+    def passages_per_language(self) -> dict[str, int]:
+        """How many passages the documents of each `language` value have."""
+        return dict(self.conn.execute(
+            "SELECT d.language, count(*) FROM passages p JOIN documents d ON d.id = p.doc_id GROUP BY d.language").fetchall())
+
     def next_passage_id(self) -> int:
         return (self.conn.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1
 

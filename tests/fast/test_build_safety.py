@@ -427,3 +427,21 @@ def test_a_changed_or_removed_english_model_rebuilds_the_index(settings: Setting
     build(settings, fake)
     searcher = Searcher.open(settings.index, fake)
     assert searcher.manifest["english_model"] is None and searcher.english_dense is None
+
+
+def test_an_english_query_blends_the_english_models_cosine_into_english_documents_only(settings: Settings, fake):
+    fake.english = FakeEnglishEmbedder()
+    build(settings, fake)
+    searcher = Searcher.open(settings.index, fake)
+    from kb.query import parse_query
+
+    q = parse_query("the print spooler service stops after the update")
+    vector, english = searcher._query_vectors_of(q)
+    assert english is not None
+    docs = list(searcher.catalog.docs)
+    alone, blended = dict(searcher._dense_scores(vector, None, docs)), dict(searcher._dense_scores(vector, english, docs))
+    english_docs = [d for d in docs if d in searcher.english_docs]
+    assert english_docs and any(abs(blended[d] - alone[d]) > 1e-6 for d in english_docs)
+    assert all(blended[d] == alone[d] for d in docs if d not in searcher.english_docs)
+    off = searcher.with_weights(searcher.weights.model_copy(update={"english_share": 0.0}))
+    assert off._query_vectors_of(q)[1] is None  # a share of 0 does not embed the query twice
