@@ -30,7 +30,7 @@ from kb.chunking import CHUNKING_VERSION, Passage, chunk_document
 from kb.config import DEFAULT_MODEL, Settings
 from kb.documents import Document, DocumentError, discover, load_document, read_source
 from kb.embedding import Embedder
-from kb.languages import ENGLISH, UNDETERMINED, code, detect
+from kb.languages import ENGLISH, UNDETERMINED, code, detect, keep_detector_in
 from kb.packaged_models import FORMER_DEFAULTS
 from kb.layout import (
     DB_FILE, ENGLISH_VECTORS_FILE, MANIFEST_FILE, VECTORS_FILE, BuildFailed, IndexLayout, ModelMismatch, check_model, read_manifest,
@@ -77,6 +77,7 @@ def build_index(settings: Settings, embedder: Embedder, full: bool = False, prog
     ModelMismatch when the index was built with another model, FileNotFoundError without articles."""
     started = time.perf_counter()
     layout = IndexLayout(settings.index, settings.cache_db)
+    keep_detector_in(getattr(embedder, "models_dir", None))
     if not settings.articles.is_dir():
         raise FileNotFoundError(f"articles folder {settings.articles} does not exist")
     try:

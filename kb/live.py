@@ -38,6 +38,7 @@ class LiveIndex:
         self.searcher.encode_query("warm up")  # load the models now, not on the first user's request
         if self.searcher.english_dense is not None:
             self.searcher.encode_english("warm up")
+        self.searcher.lexical.language_of("warm up")  # and the language detector
 
     def _load_first_good(self, current: Path) -> Searcher:
         """The current build, or when it cannot be loaded the newest older build that can (said loudly)."""

@@ -33,7 +33,7 @@ from kb.chunking import split_text
 from kb.config import SearchSettings, Settings, load_settings
 from kb.embedding import Embedder, load_embedder
 from kb.fusion import blend, order_within, reciprocal_rank_fusion, score_fusion
-from kb.languages import ENGLISH, code
+from kb.languages import ENGLISH, code, keep_detector_in
 from kb.layout import DB_FILE, ENGLISH_VECTORS_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
 from kb.query import ParsedQuery, of_words, parse_query
 from kb.match_strength import LABELS, SHIPPED, MatchModel
@@ -75,6 +75,7 @@ class Searcher:
 
     def _load(self) -> None:
         """Read the manifest, vectors and document table into memory, checking they belong together."""
+        keep_detector_in(getattr(self.embedder, "models_dir", None))
         self.manifest = read_manifest(self.build)
         if self.manifest.get("format") != SCHEMA_VERSION:
             raise IndexUnusable(f"index {self.build} has format {self.manifest.get('format')}, "

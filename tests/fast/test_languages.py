@@ -38,3 +38,20 @@ def test_language_codes_and_detection():
     assert detect("O banco de dados não inicia depois da atualização do servidor") == "pt"
     assert detect("The backup job fails after the update") == "en"
     assert detect("0x80070005 1234") == "und"
+
+
+def test_the_detector_is_kept_in_the_model_cache_and_a_damaged_copy_is_made_again(tmp_path, monkeypatch):
+    from kb import languages
+
+    monkeypatch.setattr(languages, "_detector_folder", tmp_path)
+    languages._identifier.cache_clear()
+    try:
+        assert languages.detect("a impressora não imprime depois da atualização", ("en", "pt")) == "pt"
+        kept = list(tmp_path.glob("py3langid-*-en-pt.pickle"))
+        assert len(kept) == 1
+        languages._identifier.cache_clear()
+        kept[0].write_bytes(b"not a pickle")  # damaged: made again, and the copy replaced
+        assert languages.detect("the printer stops printing after the update", ("en", "pt")) == "en"
+        assert kept[0].read_bytes() != b"not a pickle"
+    finally:
+        languages._identifier.cache_clear()
