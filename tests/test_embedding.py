@@ -145,3 +145,21 @@ def test_an_int8_model_that_disagrees_is_refused_once_and_for_all(embedder: Embe
     monkeypatch.setattr(onnx_runtime, "_quantize", lambda *a: pytest.fail("quantised again"))
     again = Embedder(models_dir=tmp_path)
     assert again.onnx.query_session is again.onnx.session
+
+
+def test_a_batch_is_cut_and_padded_as_the_tokenizers_own_truncation_does(embedder: Embedder):
+    """One untruncated tokenizer serves counting and encoding: `batch` cuts and pads like `tokenizers`."""
+    from tokenizers import Tokenizer
+
+    encoder = embedder.onnx
+    reference = Tokenizer.from_file(str(encoder.model_path.parent / "tokenizer.json"))
+    reference.enable_truncation(encoder.max_tokens)
+    reference.enable_padding(pad_id=encoder.meta["pad_id"], pad_token=encoder.meta["pad_token"])
+    texts = ["", "0x80070005", "backup job fails with access denied", "falhas de energia no-break\n" * 200,
+             "рендеринг шрифтов " * 600, "x" * 4000]
+    want = reference.encode_batch([encoder._prepared(t) for t in texts])
+    got = encoder.batch(texts)
+    assert got["input_ids"].shape[1] == encoder.max_tokens  # the long ones were cut
+    assert (got["input_ids"] == np.array([e.ids for e in want])).all()
+    assert (got["attention_mask"] == np.array([e.attention_mask for e in want])).all()
+    assert encoder.count_tokens("рендеринг шрифтов " * 600) > encoder.max_tokens  # counting is not cut
