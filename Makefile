@@ -18,12 +18,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# `kb check` first: its errors are reported, the broken files are skipped by `kb index`, the rest is indexed
 check: install
 	$(BIN)/kb check
 
+# `kb index` names each file it skips with its line and error, as `kb check` does (which also warns)
 index: install
-	-$(BIN)/kb check --no-warnings
 	$(BIN)/kb index
 
 # brings index/ up to date with articles/ first (under a second when nothing changed; after an upgrade
