@@ -30,7 +30,7 @@ from kb.chunking import CHUNKING_VERSION, Passage, chunk_document
 from kb.config import DEFAULT_MODEL, Settings
 from kb.documents import Document, DocumentError, discover, load_document, read_source
 from kb.embedding import Embedder
-from kb.languages import ENGLISH, UNDETERMINED, code, detect, keep_detector_in
+from kb.languages import UNDETERMINED, code, detect, is_english, keep_detector_in
 from kb.packaged_models import FORMER_DEFAULTS
 from kb.layout import (
     DB_FILE, ENGLISH_VECTORS_FILE, MANIFEST_FILE, VECTORS_FILE, BuildFailed, IndexLayout, ModelMismatch, check_model, read_manifest,
@@ -241,7 +241,7 @@ def _require_matching(store: Store, vectors: VectorIndex, what: str) -> None:
 
 def _require_english_matching(store: Store, english: VectorIndex, what: str) -> None:
     """Every passage of an English document has its English-model vector, and no other passage has one."""
-    rows = sum(n for language, n in store.passages_per_language().items() if code(language) == ENGLISH)
+    rows = sum(n for language, n in store.passages_per_language().items() if is_english(language))
     if rows != len(english):
         raise BuildFailed(f"{what} is corrupt ({rows} passages of English documents, {len(english)} English vectors)", FULL)
 
@@ -407,7 +407,7 @@ def _apply_changes(store: Store, vectors: VectorIndex, english: VectorIndex | No
                     ids = list(range(next_id, next_id + len(doc_passages)))
                     store.add_document(doc, doc_passages, ids)
                     vectors.add(ids, matrix[row : row + len(ids)])
-                    if code(doc.language) == ENGLISH:
+                    if is_english(doc.language):
                         in_english.extend(zip(ids, inputs[row : row + len(ids)]))
                     next_id += len(ids)
                     row += len(ids)

@@ -52,6 +52,11 @@ def _stemmer(language: str):
     return Stemmer.Stemmer(SNOWBALL[language], 20_000)  # PyStemmer's own word cache
 
 
+def is_english(language: str | None) -> bool:
+    """Whether a language tag is English ("en", "en-GB"): the English model embeds these documents and queries."""
+    return code(language) == ENGLISH
+
+
 def stemmable(language: str | None) -> bool:
     return code(language) in SNOWBALL and code(language) not in UNSTEMMED
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import copy
 import difflib
-from concurrent.futures import ThreadPoolExecutor
 import logging
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from kb.chunking import split_text
 from kb.config import SearchSettings, Settings, load_settings
 from kb.embedding import Embedder, load_embedder
 from kb.fusion import blend, order_within, reciprocal_rank_fusion, score_fusion
-from kb.languages import ENGLISH, code, keep_detector_in
+from kb.languages import code, is_english, keep_detector_in
 from kb.layout import DB_FILE, ENGLISH_VECTORS_FILE, VECTORS_FILE, IndexLayout, IndexUnusable, ModelMismatch, check_model, read_manifest
 from kb.query import ParsedQuery, of_words, parse_query
 from kb.match_strength import LABELS, SHIPPED, MatchModel
@@ -106,7 +106,7 @@ class Searcher:
                         "(`kb index` makes them again)", self.build, built_with, english.model_id)
             return
         vectors = VectorIndex.load(self.build / ENGLISH_VECTORS_FILE)
-        self.english_docs = frozenset(d for d, doc in self.catalog.docs.items() if code(doc.language) == ENGLISH)
+        self.english_docs = frozenset(d for d, doc in self.catalog.docs.items() if is_english(doc.language))
         expected = sum(len(self.catalog.doc_passages.get(d, ())) for d in self.english_docs)
         if len(vectors) != expected:
             raise IndexUnusable(f"index {self.build} is inconsistent: {len(vectors)} English vectors for "
@@ -222,11 +222,7 @@ class Searcher:
         """Whether the English model reads this query: the index has English vectors, they count
         (`search.english_share` > 0) and the query is English."""
         return (self.english_dense is not None and self.weights.english_share > 0
-                and self.lexical.language_of(q.text) == ENGLISH)
-
-    def _english_vector(self, q: ParsedQuery) -> np.ndarray | None:
-        """The English model's vector of an English query (None for any other query)."""
-        return self.encode_english(q.text) if self._wants_english(q) else None
+                and is_english(self.lexical.language_of(q.text)))
 
     def _query_vectors_of(self, q: ParsedQuery) -> tuple[np.ndarray, np.ndarray | None]:
         """The main model's vector of the query and, for an English query, the English model's,

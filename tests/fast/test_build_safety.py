@@ -409,8 +409,8 @@ def test_only_an_english_query_reads_the_english_vectors(settings: Settings, fak
     searcher = Searcher.open(settings.index, fake)
     from kb.query import parse_query
 
-    assert searcher._english_vector(parse_query("the print spooler service stops after the update")) is not None
-    assert searcher._english_vector(parse_query("a atualização do windows falha com erro")) is None
+    assert searcher._query_vectors_of(parse_query("the print spooler service stops after the update"))[1] is not None
+    assert searcher._query_vectors_of(parse_query("a atualização do windows falha com erro"))[1] is None
     assert searcher.rank("the print spooler service stops after the update", k=3)
 
 
