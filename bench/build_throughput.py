@@ -43,7 +43,7 @@ def passage_inputs(corpus: Path, embedder: Embedder, max_bytes: int) -> list[str
             doc = load_document(path, doc_id, max_bytes)
         except DocumentError:
             continue
-        inputs.extend(p.embedding_input(doc.title) for p in chunk_document(doc, embedder.count_tokens, embedder.max_tokens))
+        inputs.extend(p.embedding_input(doc.title) for p in chunk_document(doc, embedder.count_tokens, embedder.passage_tokens))
     return inputs
 
 

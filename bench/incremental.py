@@ -68,7 +68,7 @@ def share_cached(corpus: Path, cache: Path, embedder: Embedder, max_bytes: int, 
             doc = load_document(path, doc_id, max_bytes)
         except DocumentError:
             continue
-        inputs += [p.embedding_input(doc.title) for p in chunk_document(doc, embedder.count_tokens, embedder.max_tokens)]
+        inputs += [p.embedding_input(doc.title) for p in chunk_document(doc, embedder.count_tokens, embedder.passage_tokens)]
     store = EmbeddingCache(cache, embedder.model_id)
     try:
         return len(store.get_many([text_key(t) for t in inputs])) / max(1, len(inputs))
