@@ -44,7 +44,7 @@ from kb.results import (
 from kb.snippets import passage_to_show, sentences
 from kb.retrieval import DenseRetriever, LexicalRetriever, unit
 from kb.store.index_db import SCHEMA_VERSION, IndexReader, PassageRow, StoredDocument
-from kb.vectors import VectorIndex
+from kb.vectors import VectorIndex, blas_on_one_thread
 
 MODES = ("hybrid", "dense", "lexical")
 ENGLISH_WORKERS = 4
@@ -76,6 +76,7 @@ class Searcher:
     def _load(self) -> None:
         """Read the manifest, vectors and document table into memory, checking they belong together."""
         keep_detector_in(getattr(self.embedder, "models_dir", None))
+        blas_on_one_thread()
         self.manifest = read_manifest(self.build)
         if self.manifest.get("format") != SCHEMA_VERSION:
             raise IndexUnusable(f"index {self.build} has format {self.manifest.get('format')}, "

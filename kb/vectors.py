@@ -48,6 +48,7 @@ class VectorIndex:
 
     def __init__(self, index: faiss.Index):
         self.index = index
+        self._rows: np.ndarray | None = None  # row of each id in a flat index (`_rows_of`), made on first use
 
     # -- construction --------------------------------------------------------------------------
 
@@ -153,11 +154,13 @@ class VectorIndex:
     def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         if len(ids):
             self.index.add_with_ids(_f32(vectors), np.asarray(ids, dtype=np.int64))
+            self._rows = None
 
     def remove(self, ids: Sequence[int]) -> None:
         """Drop vectors by id; works for every type (IVF removes from its lists and direct map)."""
         if len(ids):
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+            self._rows = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -170,7 +173,22 @@ class VectorIndex:
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.exact:  # rows of the flat matrix: faiss's reconstruct_batch looked each id up, 8 ms a search at 44k
+            return self._flat_matrix()[self._rows_of(ids)]
         return self.index.reconstruct_batch(ids)
+
+    def _rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """The flat matrix's row of each id (RuntimeError for an id not in the index, as faiss raises)."""
+        rows = self._rows
+        if rows is None:
+            known = self.ids()
+            rows = np.full(int(known.max(initial=-1)) + 1, -1, dtype=np.int64)
+            rows[known] = np.arange(len(known))
+            self._rows = rows
+        found = rows[ids[(ids >= 0) & (ids < len(rows))]]
+        if len(found) != len(ids) or (found < 0).any():
+            raise RuntimeError(f"{len(ids) - int((found >= 0).sum())} of {len(ids)} ids are not in the index")
+        return found
 
     def search(self, query: np.ndarray, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
         """(passage id, cosine similarity) best first; `allowed` restricts the search to those ids
@@ -228,6 +246,17 @@ class VectorIndex:
         """The flat index's vectors, row i for ids()[i], without copying."""
         flat = faiss.downcast_index(self.index.index)
         return faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dimension).reshape(len(self), self.dimension)
+
+
+def blas_on_one_thread() -> None:
+    """Run numpy's BLAS (and any other loaded BLAS) on one thread in this process; a searching
+    process calls it. A search multiplies a few hundred vectors by one, which a second BLAS thread
+    does not speed up; but OpenBLAS's threads spin after each product, so on 2 cores they doubled the
+    CPU of a search (5,000 articles, msdocs symptom queries: median 199 ms of CPU for 100 ms of wall
+    time; `bench/search_cpu.py`) and took a core from the next request."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
 
 
 @contextmanager

@@ -138,3 +138,12 @@ def test_build_in_small_groups_gives_the_same_index(settings: Settings, embedder
     assert (grouped.passages, grouped.embedded) == (whole.passages, 0)  # every vector came from the shared cache
     got = Searcher.open(settings.index.parent / "grouped", embedder).search("backup server slow refs", k=6)
     assert [(h.id, h.heading, h.score) for h in got] == [(h.id, h.heading, h.score) for h in expected]
+
+
+def test_a_loaded_searcher_runs_blas_on_one_thread(fixture_searcher: Searcher):
+    """OpenBLAS's spinning threads doubled the CPU of a search on 2 cores (kb.vectors.blas_on_one_thread)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert blas and all(lib["num_threads"] == 1 for lib in blas)
+    assert fixture_searcher.search("print spooler stops event 7031", k=1)

@@ -97,6 +97,21 @@ def test_remove_then_add(data, flat_limit):
     assert index.search(near(vectors[10]), 1)[0][0] == 5000
 
 
+@pytest.mark.parametrize("flat_limit", [COUNT, LIMIT])
+def test_vectors_by_id_follow_removals_and_additions(data, flat_limit):
+    """A flat index reads rows through an id -> row map: it must be remade when rows move."""
+    ids, vectors = data
+    index = VectorIndex.build(ids, vectors, flat_limit=flat_limit)
+    wanted = [int(ids[7]), int(ids[1500]), int(ids[3])]
+    assert np.allclose(index.vectors(wanted), vectors[[7, 1500, 3]], atol=0.01)
+    index.remove([int(ids[0]), int(ids[4])])  # the rows after them move up
+    index.add([9000], vectors[4:5])
+    assert np.allclose(index.vectors([9000, *wanted]), vectors[[4, 7, 1500, 3]], atol=0.01)
+    for missing in ([int(ids[0])], [123_456], [-1]):
+        with pytest.raises(RuntimeError):
+            index.vectors(missing)
+
+
 def test_empty_flat_is_backward_compatible(data):
     ids, vectors = data
     index = VectorIndex.empty(DIM)
