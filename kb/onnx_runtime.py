@@ -20,7 +20,9 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
@@ -45,9 +47,12 @@ class OnnxExportError(RuntimeError):
 class OnnxEncoder:
     """Texts -> sentence embeddings with ONNX Runtime and the fast tokenizer: no PyTorch."""
 
-    def __init__(self, model_path: Path, tokenizer, meta: dict, int8_folder: Path | None = None):
+    def __init__(self, model_path: Path, tokenizer, meta: dict, int8_folder: Path | None = None,
+                 query_session: Future | None = None):
+        """`query_session`: the int8 query session being loaded (see `load`), or None to load it on first use."""
         self.model_path = model_path
-        self._query_session = None
+        self._query_session = query_session
+        self._making_query_session = threading.Lock()  # a warm-up and a first query may ask at once
         self._int8_folder = int8_folder  # where the int8 twin for queries is (made on first use), or None: float
         self.tokenizer = tokenizer  # neither truncates nor pads: `batch` does, so counting needs no second copy
         self.meta = meta
@@ -67,10 +72,13 @@ class OnnxEncoder:
         size = (folder / MODEL_FILE).stat().st_size
         if size != meta.get("model_bytes", size):  # the float model loads on first use: check it is whole now
             raise OnnxExportError(f"{folder / MODEL_FILE} has {size} bytes, the export wrote {meta['model_bytes']}")
+        loading = None
+        if int8_queries and (folder / QUERY_MODEL_FILE).exists():  # ONNX Runtime frees the GIL while it loads a model,
+            loading = _in_background(_session, folder / QUERY_MODEL_FILE, QUERY_THREADS)  # the tokenizer holds it
         tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         tokenizer.no_truncation()
         tokenizer.no_padding()
-        return cls(folder / MODEL_FILE, tokenizer, meta, int8_folder=folder if int8_queries else None)
+        return cls(folder / MODEL_FILE, tokenizer, meta, int8_folder=folder if int8_queries else None, query_session=loading)
 
     @classmethod
     def export(cls, model, folder: Path) -> "OnnxEncoder":
@@ -123,8 +131,12 @@ class OnnxEncoder:
     def query_session(self):
         """The session queries run on: the int8 twin, loaded (and made, the first time) on first use,
         so a process that only builds never holds it (about 220 MiB); else the float model."""
-        if self._query_session is None:
-            self._query_session = (_query_session(self._int8_folder, self) if self._int8_folder else None) or self.session
+        if self._query_session is None or isinstance(self._query_session, Future):
+            with self._making_query_session:
+                if isinstance(self._query_session, Future):
+                    self._query_session = self._query_session.result()
+                if self._query_session is None:
+                    self._query_session = (_query_session(self._int8_folder, self) if self._int8_folder else None) or self.session
         return self._query_session
 
     def queries(self, texts: list[str]) -> np.ndarray:
@@ -152,6 +164,15 @@ QUERY_THREADS = 1
 """Threads of the query model. One query is too small to share: on 2 cores, multilingual-e5-small's
 int8 query took a median 4.4-5.0 ms on one thread against 5.5-5.9 ms on two, and half the CPU
 (bench/query_encode.py). Documents are embedded in batches on every core."""
+
+
+def _in_background(fn, *args) -> Future:
+    """`fn(*args)` in a thread of its own: its result, when asked for."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-onnx-load")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
 
 
 def _session(path: Path, threads: int | None = None):

@@ -163,3 +163,18 @@ def test_a_batch_is_cut_and_padded_as_the_tokenizers_own_truncation_does(embedde
     assert (got["input_ids"] == np.array([e.ids for e in want])).all()
     assert (got["attention_mask"] == np.array([e.attention_mask for e in want])).all()
     assert encoder.count_tokens("рендеринг шрифтов " * 600) > encoder.max_tokens  # counting is not cut
+
+
+def test_the_kb_program_prints_every_result_before_it_exits_early(kb_settings, tmp_path: Path):
+    """`kb search` and `kb similar` end with os._exit (kb.cli.exit_without_teardown): piped output
+    must still arrive whole, and the exit status be 0."""
+    env = {**os.environ, "KB_INDEX": str(kb_settings.index), "KB_ARTICLES": str(kb_settings.articles)}
+    run = [sys.executable, "-m", "kb.cli"]
+    found = subprocess.run([*run, "search", "ups keeps dying", "-k", "3", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert "ups-battery-unexpected-shutdown.md" in json.loads(found.stdout)[0]["id"]
+    paste = tmp_path / "paste.log"
+    paste.write_text("The Print Spooler service terminated unexpectedly. Event ID 7031\n", encoding="utf-8")
+    similar = subprocess.run([*run, "similar", str(paste), "-k", "2"], capture_output=True, text=True, env=env, timeout=120)
+    assert similar.returncode == 0, similar.stderr
+    assert "matched on" in similar.stdout and similar.stdout.count("\n") >= 4

@@ -339,7 +339,7 @@ class _RecordingModel:
 
 def test_long_passages_are_embedded_in_smaller_batches():
     embedder = Embedder()
-    model = embedder.__dict__["onnx"] = _RecordingModel()  # the cached property, without loading a model
+    model = embedder.__dict__["_onnx"] = _RecordingModel()  # the loaded-once attribute, without loading a model
     texts = ["word " * 300] * 100 + ["word " * 126] * 100 + ["short text"] * 100
     vectors = embedder.encode(texts)
     assert vectors.shape == (300, 8) and np.allclose(np.linalg.norm(vectors, axis=1), 1)
