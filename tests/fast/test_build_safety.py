@@ -54,6 +54,9 @@ class FakeEmbedder:
 
     encode_queries = encode
 
+    def warm_queries(self) -> None:
+        """Nothing to load."""
+
 
 @pytest.fixture()
 def fake() -> FakeEmbedder:
