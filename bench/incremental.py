@@ -8,7 +8,8 @@ topped up with small generated articles to --articles. The script first builds t
 scratch (reported separately: with a warm --cache it parses and stores everything but embeds little),
 then times a build with nothing changed, then edits one article (a new sentence in one section, unique
 per run so its passage is never in the cache) and times the build again, with how many passages were
-embedded. Before those, the peak RSS of `kb index --full` over the same corpus, run as a user runs it
+embedded; then three more edits, each indexed by `kb index` in a fresh process, as `make index` runs
+it (wall time, process start and model load included). Before those, the peak RSS of `kb index --full` over the same corpus, run as a user runs it
 (a subprocess with the same cache, so it embeds what the cache lacks).
 
 The embedding cache (--cache) outlives the run, so reruns skip the model for unchanged passages; on
@@ -22,8 +23,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -159,6 +162,22 @@ def main() -> None:
         edited = edit_one(tmp / "articles")
         report = timed_build(settings, embedder, args.profile)
         print(f"1 article edited:    {describe(report)}  [{edited.relative_to(tmp / 'articles')}]")
+        for _ in range(3):
+            edited = edit_one(tmp / "articles")
+            seconds, summary = index_wall(tmp / "articles", tmp / "index", args.cache, settings.models_dir)
+            print(f"`kb index` after 1 edit, as a process: {seconds:5.2f} s wall  [{summary}]")
+
+
+def index_wall(articles: Path, index: Path, cache: Path, models: Path) -> tuple[float, str]:
+    """(wall seconds, last line) of `kb index --quiet` in a fresh process, as `make index` runs it."""
+    env = {**os.environ, "KB_ARTICLES": str(articles), "KB_INDEX": str(index), "KB_EMBEDDING_CACHE": str(cache),
+           "KB_MODEL_CACHE": str(models)}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "kb.cli", "index", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"kb index failed ({done.returncode}): {done.stderr[-500:]}")
+    return seconds, done.stderr.strip().splitlines()[-1][:90]
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ def index(
         f"{report.embedded} embedded in {report.seconds:.1f}s -> {report.build}"
     )
     err.print(Text(clean(summary if report.changed or report.build is None else f"index up to date ({summary})")))
+    exit_without_teardown()  # the build is published and its databases closed
 
 
 @app.command()

@@ -99,6 +99,7 @@ class Embedder:
         self.int8_queries = int8_queries
         self.english_model = english_model
         self._loading = threading.RLock()  # for `loaded_once` attributes
+        self._documents_soon = False  # `prepare_documents` was called
 
     @cached_property
     def english(self) -> "Embedder | None":
@@ -146,7 +147,7 @@ class Embedder:
         folder = self._exports() / export_key(self.model_id, self.location)
         if folder.is_dir():
             try:
-                return OnnxEncoder.load(folder, self.int8_queries)
+                return OnnxEncoder.load(folder, self.int8_queries, documents=self._documents_soon)
             except Exception as exc:  # a damaged or outdated export: make it again
                 log.warning("export %s is unusable (%s): exporting the model again", folder, exc)
                 shutil.rmtree(folder, ignore_errors=True)
@@ -214,6 +215,15 @@ class Embedder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def prepare_documents(self) -> None:
+        """Documents are about to be embedded: the float model starts loading now, in the background
+        (ONNX Runtime frees the GIL while it loads: e5's took 0.6 s of a one-article `kb index`),
+        beside the tokenizer and the chunking that need the GIL."""
+        self._documents_soon = True
+        loaded = self.__dict__.get("_onnx")
+        if loaded is not None:
+            loaded.load_session_soon()
 
     def warm_queries(self) -> None:
         """Load what a query needs (the tokenizer and the query model) and run it once. A Searcher

@@ -387,6 +387,10 @@ def _apply_changes(store: Store, vectors: VectorIndex, english: VectorIndex | No
         if english is not None:
             english.remove(removed)  # ids it never had are ignored
     docs = [d for d in changed.values() if d is not None]
+    if docs:  # the float models load while the documents are chunked and looked up in the cache
+        embedder.prepare_documents()
+        if english is not None and any(is_english(d.language) for d in docs):
+            embedder.english.prepare_documents()
     next_id = store.next_passage_id()
     with _cache_errors(layout):
         cache = EmbeddingCache(layout.cache_db, embedder.model_id)

@@ -23,7 +23,6 @@ import tempfile
 import threading
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +47,12 @@ class OnnxEncoder:
     """Texts -> sentence embeddings with ONNX Runtime and the fast tokenizer: no PyTorch."""
 
     def __init__(self, model_path: Path, tokenizer, meta: dict, int8_folder: Path | None = None,
-                 query_session: Future | None = None):
-        """`query_session`: the int8 query session being loaded (see `load`), or None to load it on first use."""
+                 query_session: Future | None = None, session: Future | None = None):
+        """`query_session`, `session`: the int8 query session and the float one being loaded (see
+        `load`), or None to load each on first use."""
         self.model_path = model_path
+        self._session = session
+        self._making_session = threading.Lock()
         self._query_session = query_session
         self._making_query_session = threading.Lock()  # a warm-up and a first query may ask at once
         self._int8_folder = int8_folder  # where the int8 twin for queries is (made on first use), or None: float
@@ -61,9 +63,10 @@ class OnnxEncoder:
         self.max_tokens: int = meta["max_tokens"]
 
     @classmethod
-    def load(cls, folder: Path, int8_queries: bool = False) -> "OnnxEncoder":
+    def load(cls, folder: Path, int8_queries: bool = False, documents: bool = False) -> "OnnxEncoder":
         """An exported model (`export`), with ONNX Runtime and `tokenizers` only; with `int8_queries`,
-        queries run on its int8 quantisation (made on the first query: no PyTorch needed)."""
+        queries run on its int8 quantisation (made on the first query: no PyTorch needed). With
+        `documents`, the float model starts loading now, beside the tokenizer."""
         from tokenizers import Tokenizer
 
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
@@ -75,10 +78,12 @@ class OnnxEncoder:
         loading = None
         if int8_queries and (folder / QUERY_MODEL_FILE).exists():  # ONNX Runtime frees the GIL while it loads a model,
             loading = _in_background(_session, folder / QUERY_MODEL_FILE, QUERY_THREADS)  # the tokenizer holds it
+        floating = _in_background(_session, folder / MODEL_FILE) if documents else None
         tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         tokenizer.no_truncation()
         tokenizer.no_padding()
-        return cls(folder / MODEL_FILE, tokenizer, meta, int8_folder=folder if int8_queries else None, query_session=loading)
+        return cls(folder / MODEL_FILE, tokenizer, meta, int8_folder=folder if int8_queries else None,
+                   query_session=loading, session=floating)
 
     @classmethod
     def export(cls, model, folder: Path) -> "OnnxEncoder":
@@ -99,11 +104,23 @@ class OnnxEncoder:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    @cached_property
+    @property
     def session(self):
-        """The float model, loaded on first use: a server that only encodes queries on the int8 twin
-        never holds it (multilingual-e5-small: about 470 MB)."""
-        return _session(self.model_path)
+        """The float model, loaded on first use (or started by `load_session_soon`): a server that only
+        encodes queries on the int8 twin never holds it (multilingual-e5-small: about 470 MB)."""
+        if self._session is None or isinstance(self._session, Future):
+            with self._making_session:
+                if isinstance(self._session, Future):
+                    self._session = self._session.result()
+                if self._session is None:
+                    self._session = _session(self.model_path)
+        return self._session
+
+    def load_session_soon(self) -> None:
+        """Start loading the float model in the background, if it is not loaded or loading."""
+        with self._making_session:
+            if self._session is None:
+                self._session = _in_background(_session, self.model_path)
 
     def __call__(self, texts: list[str], session=None) -> np.ndarray:
         """Embeddings (not normalised) for one batch of texts (by `session`, default the float model)."""

@@ -57,6 +57,9 @@ class FakeEmbedder:
     def warm_queries(self) -> None:
         """Nothing to load."""
 
+    def prepare_documents(self) -> None:
+        """Nothing to load."""
+
 
 @pytest.fixture()
 def fake() -> FakeEmbedder:
