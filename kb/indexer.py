@@ -49,6 +49,10 @@ HEADROOM_BYTES = 50 * 2**20
 vectors, VACUUM's temporary copy). Candidate setting: `KB_BUILD_HEADROOM_MB` (default 50)."""
 FULL = "run `kb index --full`"
 SPACE = "free space or point KB_INDEX elsewhere"
+PREPARE_MODELS_UP_TO = 50
+"""A build of at most this many changed documents (an edit) starts loading the float models before it
+chunks, since it almost always embeds something; a larger one may find every passage in the embedding
+cache, and would then hold the float models for nothing (e5's: 470 MB)."""
 
 
 @dataclass
@@ -387,7 +391,7 @@ def _apply_changes(store: Store, vectors: VectorIndex, english: VectorIndex | No
         if english is not None:
             english.remove(removed)  # ids it never had are ignored
     docs = [d for d in changed.values() if d is not None]
-    if docs:  # the float models load while the documents are chunked and looked up in the cache
+    if 0 < len(docs) <= PREPARE_MODELS_UP_TO:  # the float models load while the documents are chunked
         embedder.prepare_documents()
         if english is not None and any(is_english(d.language) for d in docs):
             embedder.english.prepare_documents()
