@@ -1,5 +1,5 @@
 #!/bin/sh
-# `make bench`: every benchmark in sequence, figures only: about 15-20 minutes on 2 idle CPU cores
+# `make bench`: every benchmark in sequence, figures only: about 20-25 minutes on 2 idle CPU cores
 # (the first run also fills index/bench-embeddings.sqlite for incremental.py).
 #   PYTHON=.venv/bin/python sh bench/run_all.sh
 set -e
@@ -16,6 +16,7 @@ run() {
 
 run bench/search_latency.py --concurrency 1 8 32
 run bench/search_latency.py --generate 5000 --concurrency 1 8 32
+run bench/search_cpu.py
 run bench/query_encode.py
 run bench/paste_latency.py
 run bench/build_throughput.py
