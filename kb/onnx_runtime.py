@@ -56,7 +56,7 @@ class OnnxEncoder:
         self._query_session = query_session
         self._making_query_session = threading.Lock()  # a warm-up and a first query may ask at once
         self._int8_folder = int8_folder  # where the int8 twin for queries is (made on first use), or None: float
-        self.tokenizer = tokenizer  # neither truncates nor pads: `batch` does, so counting needs no second copy
+        self.tokenizer = tokenizer  # a kb.tokenizing.ModelTokenizer: neither truncates nor pads (`batch` does)
         self.meta = meta
         self.input_names: list[str] = meta["input_names"]
         self.dimension: int = meta["dimension"]
@@ -67,7 +67,7 @@ class OnnxEncoder:
         """An exported model (`export`), with ONNX Runtime and `tokenizers` only; with `int8_queries`,
         queries run on its int8 quantisation (made on the first query: no PyTorch needed). With
         `documents`, the float model starts loading now, beside the tokenizer."""
-        from tokenizers import Tokenizer
+        from kb.tokenizing import ModelTokenizer
 
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
@@ -79,9 +79,7 @@ class OnnxEncoder:
         if int8_queries and (folder / QUERY_MODEL_FILE).exists():  # ONNX Runtime frees the GIL while it loads a model,
             loading = _in_background(_session, folder / QUERY_MODEL_FILE, QUERY_THREADS)  # the tokenizer holds it
         floating = _in_background(_session, folder / MODEL_FILE) if documents else None
-        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
+        tokenizer = ModelTokenizer.load(folder / TOKENIZER_FILE)
         return cls(folder / MODEL_FILE, tokenizer, meta, int8_folder=folder if int8_queries else None,
                    query_session=loading, session=floating)
 
@@ -132,8 +130,8 @@ class OnnxEncoder:
         as the tokenizer's own truncation cuts (the text's end goes, the closing special tokens stay),
         then padded on the right to the longest. The tokenizer itself does neither, so one copy of it
         also counts untruncated (a copy of e5's 250,000-piece vocabulary took 0.93 s)."""
-        rows = [_cut(e.ids, e.type_ids, e.special_tokens_mask, self.max_tokens)
-                for e in self.tokenizer.encode_batch([self._prepared(t) for t in texts])]
+        rows = [_cut(ids, types, special, self.max_tokens)
+                for ids, types, special in self.tokenizer.encode_batch([self._prepared(t) for t in texts])]
         width = max((len(ids) for ids, _ in rows), default=0)
         out = {"input_ids": np.full((len(rows), width), self.meta["pad_id"], dtype=np.int64),
                "attention_mask": np.zeros((len(rows), width), dtype=np.int64),
@@ -162,7 +160,7 @@ class OnnxEncoder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` without special tokens, untruncated (chunking sizes passages with it)."""
-        return len(self.tokenizer.encode(self._prepared(text), add_special_tokens=False).ids)
+        return self.tokenizer.count(self._prepared(text))
 
     def _prepared(self, text: str) -> str:
         """The text as sentence-transformers (6) hands it to the tokenizer: lower-cased if the model says
