@@ -12,7 +12,7 @@ LAYERS = [
     ("base", {"kb.store.fts_tokenizer", "kb.text", "kb.languages", "kb.config", "kb.codes"}),
     ("documents", {"kb.documents", "kb.validation", "kb.scaffold"}),
     ("passages", {"kb.chunking"}),
-    ("vectors and rows", {"kb.embedding", "kb.packaged_models", "kb.onnx_runtime", "kb.batching", "kb.vectors", "kb.layout",
+    ("vectors and rows", {"kb.embedding", "kb.packaged_models", "kb.onnx_runtime", "kb.tokenizing", "kb.batching", "kb.vectors", "kb.layout",
                           "kb.store", "kb.store.index_db", "kb.store.embeddings", "kb.store.searches"}),
     ("build", {"kb.indexer"}),
     ("retrieval", {"kb.query", "kb.paste", "kb.catalog", "kb.centering", "kb.retrieval"}),
