@@ -10,24 +10,28 @@ lowest-scoring piece is kept too: an unknown character's score derives from it).
 0.45 s. A text with another character (CJK, Arabic, an emoji) is tokenized by the whole tokenizer,
 loaded when first needed.
 
-The subset is made once beside the export (`tokenizer.common.json` and the original id of each of
-its pieces in `tokenizer.common-ids.npy`), checked against the whole tokenizer on probe texts, and
-refused (`….refused`, never made again) if any differs. Smaller vocabularies (MiniLM's 30,522
+The subset is made once beside the export (`tokenizer.common-<key>.json` and the original id of each
+of its pieces in `tokenizer.common-<key>-ids.npy`; the key follows `COMMON`), checked against the
+whole tokenizer on probe texts, and refused (`….refused`, never made again) if any differs; one that
+cannot be made or read leaves the whole tokenizer serving. Smaller vocabularies (MiniLM's 30,522
 WordPiece pieces, 0.05 s) load whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
+import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 log = logging.getLogger("kb.embedding")
-SUBSET_FILE, IDS_FILE = "tokenizer.common.json", "tokenizer.common-ids.npy"
+FORMAT = 1  # of the subset's files
 SUBSET_ABOVE = 100_000
 """Pieces above which a Unigram vocabulary is loaded as its common-script subset."""
 PROBES = [
@@ -47,15 +51,17 @@ COMMON = ((0x0000, 0x0250),  # Latin: ASCII, Latin-1, Extended-A and -B (Romania
           (0x0370, 0x0530),  # Greek (µs normalises to μs) and Cyrillic
           (0x2000, 0x2070), (0x20A0, 0x20D0),  # general punctuation, currency signs
           (0x2100, 0x2300),  # letterlike symbols (™), number forms, arrows, mathematical operators
-          (0x2460, 0x27C0))  # enclosed numbers, box drawing, shapes, miscellaneous symbols, dingbats
-"""Code point ranges of the subset's characters: 147,806 of e5's 250,002 pieces, loaded in 0.43-0.48 s."""
-WORD_MARK = "\u2581"  # SentencePiece's ▁, which starts a word's first piece
+          (0x2460, 0x27C0))  # enclosed numbers, box drawing (and SentencePiece's ▁), shapes, symbols, dingbats
+"""Code point ranges of the subset's characters: 147,806 of e5's 250,002 pieces, loaded in 0.43-0.48 s.
+The subset's file names carry a hash of them, so a change makes a new subset."""
+_OUTSIDE = re.compile("[^" + "".join(f"\\U{start:08x}-\\U{end - 1:08x}" for start, end in COMMON) + "]")
+_KEY = hashlib.sha256(f"{FORMAT}{COMMON}".encode()).hexdigest()[:8]
+SUBSET_FILE, IDS_FILE = f"tokenizer.common-{_KEY}.json", f"tokenizer.common-{_KEY}-ids.npy"
 
 
-def common(char: str) -> bool:
-    """Whether a character is one of the subset's (`COMMON`, or SentencePiece's word mark)."""
-    o = ord(char)
-    return char == WORD_MARK or any(start <= o < end for start, end in COMMON)
+def common(text: str) -> bool:
+    """Whether every character of `text` is one of the subset's (`COMMON`)."""
+    return text.isascii() or _OUTSIDE.search(text) is None
 
 
 class ModelTokenizer:
@@ -104,9 +110,10 @@ class ModelTokenizer:
     def _fits(self, text: str) -> bool:
         """Whether the subset tokenizes `text` as the whole does: every character, as typed and as the
         tokenizer normalises it, is in the subset's scripts."""
-        if self._subset is None:
+        if self._subset is None or not common(text):
             return False
-        return all(map(common, text)) and all(map(common, self._subset.normalizer.normalize_str(text)))
+        normalizer = self._subset.normalizer
+        return normalizer is None or common(normalizer.normalize_str(text))
 
 
 def _load(path: Path):
@@ -120,29 +127,32 @@ def _load(path: Path):
 
 def _subset(path: Path):
     """(subset tokenizer, original id of each of its pieces), made the first time; None when the
-    vocabulary is not a large Unigram one, or its subset was refused."""
+    vocabulary is not a large Unigram one, its subset was refused, or it cannot be made or read (the
+    whole tokenizer then serves: a read-only model folder, say)."""
     folder = path.parent
     subset_path, ids_path, refused = folder / SUBSET_FILE, folder / IDS_FILE, folder / (SUBSET_FILE + ".refused")
-    if refused.exists():
-        return None
-    if not (subset_path.exists() and ids_path.exists()):
-        if not _make_subset(path, subset_path, ids_path, refused):
-            return None
     try:
+        if refused.exists():
+            return None
+        made = subset_path.exists() and ids_path.exists()
+        if not made and not _make_subset(path, subset_path, ids_path, refused):
+            return None
         subset, ids = _load(subset_path), np.load(ids_path)
-    except Exception as exc:  # a damaged subset: make it again next time, use the whole one now
-        log.warning("tokenizer subset %s is unusable (%s); loading the whole tokenizer", subset_path, exc)
-        subset_path.unlink(missing_ok=True)
+        if len(ids) != subset.get_vocab_size(with_added_tokens=True):
+            raise ValueError(f"{len(ids)} ids for {subset.get_vocab_size(with_added_tokens=True)} pieces")
+        return subset, ids
+    except Exception as exc:  # tokenizers and numpy raise many kinds; all mean "use the whole tokenizer"
+        log.warning("tokenizer subset %s is unusable (%s: %s); loading the whole tokenizer", subset_path, exc.__class__.__name__, exc)
+        try:
+            subset_path.unlink(missing_ok=True)  # made again by the next process that can write here
+        except OSError:
+            pass
         return None
-    if len(ids) != subset.get_vocab_size(with_added_tokens=True):
-        subset_path.unlink(missing_ok=True)  # not the pair it was written with: made again next time
-        return None
-    return subset, ids
 
 
 def _make_subset(path: Path, subset_path: Path, ids_path: Path, refused: Path) -> bool:
     """Write the common-script subset of a large Unigram tokenizer and check it; False when there is
-    none to make (other models) or it was refused."""
+    none to make (other models) or it tokenizes the probes differently (then refused for good)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     model = data.get("model") or {}
     if model.get("type") != "Unigram" or model.get("byte_fallback") or len(model.get("vocab", ())) <= SUBSET_ABOVE:
@@ -154,32 +164,38 @@ def _make_subset(path: Path, subset_path: Path, ids_path: Path, refused: Path) -
         return False
     lowest = min(range(len(vocab)), key=lambda i: vocab[i][1])
     needed = {model["unk_id"], lowest, *(t["id"] for t in data.get("added_tokens", ()))}
-    kept = [i for i, (piece, _) in enumerate(vocab) if i in needed or all(map(common, piece))]
+    kept = [i for i, (piece, _) in enumerate(vocab) if i in needed or common(piece)]
     position = {old: new for new, old in enumerate(kept)}
     data["model"] = {**model, "vocab": [vocab[i] for i in kept], "unk_id": position[model["unk_id"]]}
     for token in data.get("added_tokens", ()):
         token["id"] = position[token["id"]]
     for special in ((data.get("post_processor") or {}).get("special_tokens") or {}).values():
         special["ids"] = [position[i] for i in special["ids"]]
-    staging = subset_path.with_name(f".{SUBSET_FILE}.{os.getpid()}")
-    staging_ids = ids_path.with_name(f".{IDS_FILE}.{os.getpid()}.npy")
+    original = np.asarray(kept, dtype=np.int64)
+    staging, staging_ids = _staging(subset_path, ".json"), _staging(ids_path, ".npy")
     try:
         staging.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        np.save(staging_ids, np.asarray(kept, dtype=np.int64))
-        trial = ModelTokenizer(path, _load(staging), np.asarray(kept, dtype=np.int64))
+        np.save(staging_ids, original)
+        trial = ModelTokenizer(path, _load(staging), original)
         trial._whole = _load(path)
         compared = [p for p in PROBES if trial._fits(p)]
-        agrees = len(compared) == len(PROBES) and all(trial.encode_batch([p])[0] == _whole_encoding(trial.whole, p) for p in compared)
-        if not agrees:
+        if len(compared) < len(PROBES) or any(trial.encode_batch([p])[0] != _whole_encoding(trial.whole, p) for p in compared):
             log.warning("the common-script subset of %s tokenizes differently: the whole tokenizer is used", path)
             refused.touch()
             return False
-        os.replace(staging_ids, ids_path)
+        os.replace(staging_ids, ids_path)  # the ids first: a process that sees the subset sees its ids
         os.replace(staging, subset_path)
         return True
     finally:
         staging.unlink(missing_ok=True)
         staging_ids.unlink(missing_ok=True)
+
+
+def _staging(target: Path, suffix: str) -> Path:
+    """A new file of its own beside `target`, to be renamed onto it."""
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(handle)
+    return Path(name)
 
 
 def _whole_encoding(tokenizer, text: str) -> tuple[list[int], list[int], list[int]]:

@@ -76,3 +76,17 @@ def test_a_small_or_wordpiece_vocabulary_loads_whole(tokenizer_json: Path, monke
     monkeypatch.setattr(kb.tokenizing, "SUBSET_ABOVE", 1000)
     assert ModelTokenizer.load(tokenizer_json)._subset is None
     assert not (tokenizer_json.parent / SUBSET_FILE).exists()
+
+
+def test_a_model_folder_that_cannot_be_written_keeps_the_whole_tokenizer(tokenizer_json: Path, caplog, monkeypatch):
+    """Making the subset must never break loading (a read-only or shared model cache): the export
+    would otherwise be taken for damaged and made again."""
+    def cannot_write(target: Path, suffix: str) -> Path:
+        raise PermissionError(13, "Permission denied", str(target.parent))
+
+    monkeypatch.setattr(kb.tokenizing, "_staging", cannot_write)
+    with caplog.at_level(logging.WARNING, logger="kb.embedding"):
+        tokenizer = ModelTokenizer.load(tokenizer_json)
+    assert tokenizer._subset is None and "Permission denied" in caplog.text
+    assert tokenizer.encode_batch(["backup σύν"])[0][0] == whole_ids(tokenizer_json, "backup σύν")
+    assert not list(tokenizer_json.parent.glob("*.refused"))  # not refused: the next process that can write makes it
