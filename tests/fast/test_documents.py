@@ -109,6 +109,24 @@ def test_discover_skips_readme_and_refuses_symlinks_outside(tmp_path: Path):
     assert [e.path for e in errors] == ["cases/link.md"]
 
 
+def test_discover_never_reads_through_a_symlinked_folder(tmp_path: Path):
+    """`**` does not follow symlinked folders, so no file behind one is indexed; were one reached, each
+    folder between it and the root is checked once (`_symlinked_folders`), not once per file."""
+    from kb.documents import _symlinked_folders
+
+    root, outside = tmp_path / "articles", tmp_path / "elsewhere"
+    (root / "cases").mkdir(parents=True)
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "secret.md").write_text("# secret\n")
+    (root / "cases" / "a.md").write_text("# A\n")
+    (root / "cases" / "ext").symlink_to(outside, target_is_directory=True)
+    found, errors = discover(root)
+    assert list(found) == ["cases/a.md"] and errors == []
+    linked = _symlinked_folders(root)
+    assert linked(root / "cases" / "ext" / "deep") and linked(root / "cases" / "ext")
+    assert not linked(root / "cases") and not linked(root)
+
+
 def test_unquoted_hex_error_code_is_a_warning_with_the_fix():
     """YAML reads 0x80070005 unquoted as 2147942405, which is what would be indexed: kb check says so."""
     from kb.validation import check_document
