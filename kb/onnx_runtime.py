@@ -51,10 +51,8 @@ class OnnxEncoder:
         """`query_session`, `session`: the int8 query session and the float one being loaded (see
         `load`), or None to load each on first use."""
         self.model_path = model_path
-        self._session = session
-        self._making_session = threading.Lock()
-        self._query_session = query_session
-        self._making_query_session = threading.Lock()  # a warm-up and a first query may ask at once
+        self._session = _Loading(session)
+        self._query_session = _Loading(query_session)  # a warm-up and a first query may ask at once
         self._int8_folder = int8_folder  # where the int8 twin for queries is (made on first use), or None: float
         self.tokenizer = tokenizer  # a kb.tokenizing.ModelTokenizer: neither truncates nor pads (`batch` does)
         self.meta = meta
@@ -106,19 +104,11 @@ class OnnxEncoder:
     def session(self):
         """The float model, loaded on first use (or started by `load_session_soon`): a server that only
         encodes queries on the int8 twin never holds it (multilingual-e5-small: about 470 MB)."""
-        if self._session is None or isinstance(self._session, Future):
-            with self._making_session:
-                if isinstance(self._session, Future):
-                    self._session = self._session.result()
-                if self._session is None:
-                    self._session = _session(self.model_path)
-        return self._session
+        return self._session.get(lambda: _session(self.model_path))
 
     def load_session_soon(self) -> None:
         """Start loading the float model in the background, if it is not loaded or loading."""
-        with self._making_session:
-            if self._session is None:
-                self._session = _in_background(_session, self.model_path)
+        self._session.start(lambda: _session(self.model_path))
 
     def __call__(self, texts: list[str], session=None) -> np.ndarray:
         """Embeddings (not normalised) for one batch of texts (by `session`, default the float model)."""
@@ -146,13 +136,7 @@ class OnnxEncoder:
     def query_session(self):
         """The session queries run on: the int8 twin, loaded (and made, the first time) on first use,
         so a process that only builds never holds it (about 220 MiB); else the float model."""
-        if self._query_session is None or isinstance(self._query_session, Future):
-            with self._making_query_session:
-                if isinstance(self._query_session, Future):
-                    self._query_session = self._query_session.result()
-                if self._query_session is None:
-                    self._query_session = (_query_session(self._int8_folder, self) if self._int8_folder else None) or self.session
-        return self._query_session
+        return self._query_session.get(lambda: (_query_session(self._int8_folder, self) if self._int8_folder else None) or self.session)
 
     def queries(self, texts: list[str]) -> np.ndarray:
         """Embeddings of query texts: by the int8 model when it was made, about twice as fast."""
@@ -179,6 +163,29 @@ QUERY_THREADS = 1
 """Threads of the query model. One query is too small to share: on 2 cores, multilingual-e5-small's
 int8 query took a median 4.4-5.0 ms on one thread against 5.5-5.9 ms on two, and half the CPU
 (bench/query_encode.py). Documents are embedded in batches on every core."""
+
+
+class _Loading:
+    """A session loaded once: on first use (`get`), or begun earlier in the background (`start`, or a
+    Future given at creation) and waited for on first use."""
+
+    def __init__(self, loading: Future | None = None):
+        self._value = loading  # None, a Future, or the session
+        self._lock = threading.Lock()
+
+    def get(self, make):
+        if self._value is None or isinstance(self._value, Future):
+            with self._lock:
+                if isinstance(self._value, Future):
+                    self._value = self._value.result()
+                if self._value is None:
+                    self._value = make()
+        return self._value
+
+    def start(self, make) -> None:
+        with self._lock:
+            if self._value is None:
+                self._value = _in_background(make)
 
 
 def _in_background(fn, *args) -> Future:
