@@ -35,10 +35,8 @@ class LiveIndex:
         self._checked = time.monotonic()
         self._failed: Path | None = None
         self.searcher = self._load_first_good(layout.require_current())
-        self.searcher.encode_query("warm up")  # load the models now, not on the first user's request
-        if self.searcher.english_dense is not None:
-            self.searcher.encode_english("warm up")
-        self.searcher.lexical.language_of("warm up")  # and the language detector
+        # the Searcher has loaded and run its query models; the language detector loads on first use
+        self.searcher.lexical.language_of("warm up")  # so now, not on the first user's request
 
     def _load_first_good(self, current: Path) -> Searcher:
         """The current build, or when it cannot be loaded the newest older build that can (said loudly)."""
