@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import pstats
 import statistics
 import sys
@@ -31,13 +30,14 @@ sys.path.insert(0, str(ROOT))
 from search_latency import DEFAULT_QUERIES, build_index, percentile  # noqa: E402
 
 from kb.config import load_settings  # noqa: E402
+from kb.evaluation import load_queries  # noqa: E402
 from kb.search import open_searcher  # noqa: E402
 
 MSDOCS_QUERIES = ROOT.parent / "shared" / "eval" / "msdocs" / "symptom_queries.jsonl"
 
 
 def read_queries(path: Path) -> list[str]:
-    return [json.loads(line)["query"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [q.query for q in load_queries(path)]
 
 
 def cpu_per_search(searcher, queries: list[str], profiler: cProfile.Profile | None = None) -> tuple[list[float], list[float]]:
