@@ -21,7 +21,6 @@ does not speed up one query and makes it several times slower whenever another t
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -249,10 +248,9 @@ class VectorIndex:
         return faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dimension).reshape(len(self), self.dimension)
 
 
-@functools.cache
 def blas_on_one_thread() -> None:
     """Run numpy's BLAS (and any other loaded BLAS) on one thread in this process; a searching
-    process calls it (once: threadpoolctl reads the process's libraries, 20 ms). A search multiplies a few hundred vectors by one, which a second BLAS thread
+    process calls it. A search multiplies a few hundred vectors by one, which a second BLAS thread
     does not speed up; but OpenBLAS's threads spin after each product, so on 2 cores they doubled the
     CPU of a search (5,000 articles, msdocs symptom queries: median 199 ms of CPU for 100 ms of wall
     time; `bench/search_cpu.py`) and took a core from the next request."""
