@@ -3,7 +3,8 @@
 Each returns a ranking, best first, optionally restricted to a set of allowed documents: the
 lexical one from a parsed query, the dense one from the query's vector. Dense retrieval ranks passages; a document counts with its best passage.
 Lexical retrieval ranks whole documents by BM25 with title and keyword fields weighted up
-(symptoms, error codes, tags, product), and scores passages of given documents for the snippet.
+(symptoms, error codes, tags, product), FTS5's bm25() added up from remembered phrase shares
+(`kb.bm25`), and scores passages of given documents for the snippet.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from kb import text
+from kb.bm25 import PhraseBm25
 from kb.catalog import Catalog
 from kb.languages import TEAM_LANGUAGES, query_language, query_stems
 from kb.query import ParsedQuery
@@ -72,6 +74,7 @@ class LexicalRetriever:
         self.document_fields = tuple(document_fields)
         self.passage_fields = tuple(passage_fields)
         self.query_words = query_words
+        self.bm25 = PhraseBm25(reader, (*self.document_fields, stem_field), catalog.max_rowid + 1)
         # which documents contain a word: asked for every query word (coverage), so remembered, as one
         # bit per document rowid (a common word of a 100,000-document index takes 12.5 kB)
         self.documents_with = lru_cache(maxsize=2048)(self._documents_with)
@@ -84,12 +87,11 @@ class LexicalRetriever:
         return np.packbits(present), len(rowids)
 
     def rank(self, q: ParsedQuery, depth: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
-        """(document id, BM25) best first; with `allowed`, ten times `depth` are read so enough remain."""
+        """(document id, BM25) best first, of the `allowed` documents when given."""
         words = self.bm25_words(q)
-        rows = self.reader.rank_documents(words, self.document_fields, depth * 10 if allowed is not None else depth,
-                                          self.stems(words, self.language_of(q.text)), self.stem_field)
-        hits = [(self.catalog.rowid_doc[rowid], score) for rowid, score in rows]
-        return [(d, s) for d, s in hits if allowed is None or d in allowed][:depth]
+        permitted = None if allowed is None else np.array([self.catalog.doc_rowid[d] for d in allowed if d in self.catalog.doc_rowid], dtype=np.int64)
+        rows = self.bm25.rank(words, self.stems(words, self.language_of(q.text)), depth, permitted)
+        return [(self.catalog.rowid_doc[rowid], score) for rowid, score in rows]
 
     def stems(self, words: Sequence[str], language: str | None = None) -> tuple[str, ...]:
         """The stems of `words` in `language` (default: in each of the team's languages); none when

@@ -313,16 +313,16 @@ class IndexReader:
         return StoredDocument(row["id"], row["title"], row["type"], row["language"], json.loads(row["tags"]),
                               json.loads(row["meta"]), row["body"], row["body_line"])
 
-    def rank_documents(self, words: Sequence[str], weights: Sequence[float], limit: int, stems: Sequence[str] = (),
-                       stem_weight: float = 0.0) -> list[tuple[int, float]]:
-        """(document rowid, BM25) of documents containing any of `words` (title, keywords, body) or of
-        `stems` (the stem column), best first; weights per column (title, keywords, body) and `stem_weight`."""
-        if not words and not stems:
-            return []
-        title, keywords, body = weights
+    def phrase_shares(self, phrase: str, weights: Sequence[float], stems: bool = False) -> list[tuple[int, float]]:
+        """(document rowid, the phrase's share of its BM25) of every document containing `phrase` in its
+        exact columns (title, keywords, body), or with `stems` in its stem column; weights per column
+        (title, keywords, body, stems). FTS5's bm25() of a row is a sum over the query's phrases, each
+        term depending only on the phrase, the row and the table, so a ranking can add these up
+        (`kb.bm25`) and get what bm25() of their OR gives."""
+        title, keywords, body, stem = (float(w) for w in weights)
         rows = self.conn.execute(
-            f"SELECT rowid, bm25(documents_fts, {float(title)}, {float(keywords)}, {float(body)}, {float(stem_weight)}) AS s "
-            "FROM documents_fts WHERE documents_fts MATCH ? ORDER BY s LIMIT ?", (words_or_stems(words, stems), limit),
+            f"SELECT rowid, bm25(documents_fts, {title}, {keywords}, {body}, {stem}) FROM documents_fts WHERE documents_fts MATCH ?",
+            (words_or_stems([], [phrase]) if stems else words_or_stems([phrase], []),),
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 

@@ -15,7 +15,7 @@ LAYERS = [
     ("vectors and rows", {"kb.embedding", "kb.packaged_models", "kb.onnx_runtime", "kb.tokenizing", "kb.batching", "kb.vectors", "kb.layout",
                           "kb.store", "kb.store.index_db", "kb.store.embeddings", "kb.store.searches"}),
     ("build", {"kb.indexer"}),
-    ("retrieval", {"kb.query", "kb.paste", "kb.catalog", "kb.centering", "kb.retrieval"}),
+    ("retrieval", {"kb.query", "kb.paste", "kb.catalog", "kb.centering", "kb.bm25", "kb.retrieval"}),
     ("fusion", {"kb.fusion"}),
     ("results", {"kb.snippets", "kb.results", "kb.match_strength", "kb.gaps"}),
     ("search", {"kb.search", "kb.live", "kb.evaluation", "kb.calibration"}),

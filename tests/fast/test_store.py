@@ -1,4 +1,4 @@
-"""Rows layer (kb.store.index_db) and lexical retrieval over it (kb.catalog, kb.retrieval), without a model."""
+"""Rows layer (kb.store.index_db) and lexical retrieval over it (kb.catalog, kb.bm25, kb.retrieval), without a model."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from kb.bm25 import PhraseBm25
 from kb.catalog import Catalog, DocInfo, Filters
 from kb.chunking import chunk_document
 from kb.documents import parse_document
 from kb.query import parse_query
 from kb.retrieval import LexicalRetriever
-from kb.store.index_db import DocumentRow, IndexReader, PassageRow, Store, fts_any, fts_string
+from kb.store.index_db import (
+    DocumentRow,
+    IndexReader,
+    PassageRow,
+    Store,
+    fts_any,
+    fts_string,
+    words_or_stems,
+)
 
 PRINTER = "articles/printer-spooler.md"
 NETWORK = "articles/network-notes.md"
@@ -130,9 +139,22 @@ def lexical(reader, catalog) -> LexicalRetriever:
     return LexicalRetriever(reader, catalog, (5.0, 3.0, 1.0), (1.5, 1.0))
 
 
+def rank_documents(reader: IndexReader, words, weights, limit, stems=(), stem_weight=0.0) -> list[tuple[int, float]]:
+    """(rowid, BM25) best first, as lexical search ranks documents (a new PhraseBm25: nothing remembered)."""
+    rows = 1 + max(r.rowid for r in reader.documents())
+    return PhraseBm25(reader, (*weights, stem_weight), rows).rank(words, stems, limit)
+
+
+def fts5_bm25(reader: IndexReader, words, stems, weights) -> dict[int, float]:
+    """FTS5's own bm25() of the OR of the words (exact columns) and stems (stem column), as lexical search ran it before."""
+    rows = reader.conn.execute(f"SELECT rowid, bm25(documents_fts, {', '.join(map(str, map(float, weights)))}) FROM documents_fts "
+                               "WHERE documents_fts MATCH ?", (words_or_stems(words, stems),))
+    return {int(r[0]): -float(r[1]) for r in rows}
+
+
 def ranked_ids(reader: IndexReader, rowid: dict[str, int], words, weights=(5.0, 3.0, 1.0), limit=10) -> list[str]:
     by_rowid = {r: d for d, r in rowid.items()}
-    return [by_rowid[r] for r, _ in reader.rank_documents(words, weights, limit)]
+    return [by_rowid[r] for r, _ in rank_documents(reader, words, weights, limit)]
 
 
 # --- write side --------------------------------------------------------------------------------------
@@ -167,13 +189,13 @@ def test_delete_document_removes_passages_and_fts_rows(tmp_path):
         store.close()
     reader = IndexReader(path)
     assert UPDATE not in {r.id for r in reader.documents()}
-    assert reader.rank_documents(["wuauserv"], (5, 3, 1), 10) == []
-    assert reader.rank_documents(["0x8024402C"], (5, 3, 1), 10) == []
+    assert rank_documents(reader, ["wuauserv"], (5, 3, 1), 10) == []
+    assert rank_documents(reader, ["0x8024402C"], (5, 3, 1), 10) == []
     all_rowids = [r.rowid for r in reader.documents()]
     assert reader.rank_passages(["wuauserv"], all_rowids, (1.5, 1.0)) == {}
     assert reader.passage(removed[0]) is None
     # the other documents are still searchable
-    assert reader.rank_documents(["spooler"], (5, 3, 1), 10)
+    assert rank_documents(reader, ["spooler"], (5, 3, 1), 10)
 
 
 # --- documents and passages --------------------------------------------------------------------------
@@ -238,7 +260,7 @@ def test_first_passage_in_section_matches_the_whole_top_heading(reader):
 
 
 def test_title_match_ranks_above_body_match(reader, rowid):
-    ranked = reader.rank_documents(["spooler"], (5, 3, 1), 10)
+    ranked = rank_documents(reader, ["spooler"], (5, 3, 1), 10)
     by_rowid = {r: d for d, r in rowid.items()}
     assert [by_rowid[r] for r, _ in ranked] == [PRINTER, NETWORK]
     scores = [s for _, s in ranked]
@@ -249,7 +271,7 @@ def test_front_matter_error_code_is_found_in_the_keywords_field(reader, rowid):
     assert ranked_ids(reader, rowid, ["0x8024402c"]) == [UPDATE]
     assert ranked_ids(reader, rowid, ["0X8024402C"]) == [UPDATE]
     # with only the keywords column weighted, the code still scores: it is in `keywords`, not just the body
-    ((hit, score),) = reader.rank_documents(["0x8024402C"], (0.0, 1.0, 0.0), 10)
+    ((hit, score),) = rank_documents(reader, ["0x8024402C"], (0.0, 1.0, 0.0), 10)
     assert hit == rowid[UPDATE] and score > 0
 
 
@@ -262,9 +284,38 @@ def test_codes_and_non_ascii_match_as_typed(reader, rowid):
 
 def test_rank_documents_any_word_and_limit(reader, rowid):
     assert set(ranked_ids(reader, rowid, ["spooler", "wuauserv"])) == {PRINTER, NETWORK, UPDATE}
-    assert len(reader.rank_documents(["denied"], (5, 3, 1), 2)) == 2
-    assert len(reader.rank_documents(["denied"], (5, 3, 1), 10)) == 3
-    assert reader.rank_documents([], (5, 3, 1), 10) == []
+    assert len(rank_documents(reader, ["denied"], (5, 3, 1), 2)) == 2
+    assert len(rank_documents(reader, ["denied"], (5, 3, 1), 10)) == 3
+    assert rank_documents(reader, [], (5, 3, 1), 10) == []
+
+
+@pytest.mark.parametrize("words, stems", [
+    (["spooler"], []),
+    (["denied", "access", "queue", "the", "10.0.17763", "ПОДКЛЮЧЕНИИ", "nowhere"], []),
+    (["denied", "denied", "tunnel"], ["falh", "ошибк", "tunnel"]),  # a word said twice counts twice, as in FTS5
+    ([], ["atualizaca", "servic"]),
+])
+@pytest.mark.parametrize("weights", [(5, 3, 1, 1), (1, 1, 1, 0), (0, 2.5, 0.5, 3)])
+def test_phrase_shares_add_up_to_fts5_bm25_of_their_or(reader, words, stems, weights):
+    """Lexical ranking adds each phrase's remembered share; the sum is FTS5's bm25() of the OR query."""
+    expected = fts5_bm25(reader, words, stems, weights)
+    assert expected
+    ranked = rank_documents(reader, words, weights[:3], 10, stems, weights[3])
+    assert dict(ranked) == expected  # bit for bit: the same terms, added in the same order
+    assert [s for _, s in ranked] == sorted(expected.values(), reverse=True)
+
+
+def test_remembered_shares_stay_within_their_budget_and_answer_the_same(reader, rowid):
+    rows = 1 + max(rowid.values())
+    small = PhraseBm25(reader, (5, 3, 1, 0), rows, budget=60)  # room for about one phrase's shares
+    first = small.rank(["denied", "spooler", "queue"], [], 10)
+    assert small._bytes <= 60 or len(small._shares) == 1
+    assert small.rank(["denied", "spooler", "queue"], [], 10) == first  # evicted phrases asked again
+    roomy = PhraseBm25(reader, (5, 3, 1, 0), rows)
+    assert roomy.rank(["denied", "spooler", "queue"], [], 10) == first
+    assert len(roomy._shares) == 3
+    assert roomy.rank(["denied"], [], 10, allowed=[rowid[VPN], rowid[PRINTER]]) == [
+        r for r in roomy.rank(["denied"], [], 10) if r[0] in (rowid[VPN], rowid[PRINTER])]
 
 
 def test_rank_passages_is_limited_to_the_given_documents(reader, rowid, db):
@@ -328,8 +379,8 @@ def test_fts5_operators_are_matched_as_words(reader, rowid):
 @pytest.mark.parametrize("word", ['"', '""', "*", "-", "(", ")", ":", "^", "NEAR(", "AND", "OR", "NOT", 'a"b', "{", "}",
                                   "\x00", "0\x00", 'spooler\x00"'])
 def test_fts5_syntax_never_raises(reader, rowid, word):
-    reader.rank_documents([word], (5, 3, 1), 10)
-    reader.rank_documents([word, "spooler"], (5, 3, 1), 10)
+    rank_documents(reader, [word], (5, 3, 1), 10)
+    rank_documents(reader, [word, "spooler"], (5, 3, 1), 10)
     reader.rank_passages([word], list(rowid.values()), (1.5, 1.0))
     reader.documents_with_phrase(word)
 
@@ -399,7 +450,7 @@ def test_a_long_query_is_read_by_its_most_specific_words_and_its_codes(reader, c
     assert {w.lower() for w in read} == set(rarest) | {"0x80070005"}  # two words, and the code however common
     assert read == tuple(w for w in long.words if w.lower() in set(rarest) | {"0x80070005"})  # as typed, repeats kept
     asked = []
-    monkeypatch.setattr(reader, "rank_documents", lambda words, *a: asked.append(words) or [])
+    monkeypatch.setattr(capped.bm25, "rank", lambda words, *a: asked.append(tuple(words)) or [])
     capped.rank(long, 10)
     assert asked == [read]
     assert LexicalRetriever(reader, catalog, (5.0, 3.0, 1.0), (1.5, 1.0)).bm25_words(long) == long.words  # 0: all
@@ -552,10 +603,10 @@ def test_an_inflected_query_word_matches_through_the_stem_column_only(reader, ro
     misses both, the stem column finds them, in the document's own language."""
     by_rowid = {r: d for d, r in rowid.items()}
     lexical = LexicalRetriever(reader, Catalog.load(reader), (5.0, 3.0, 1.0), (1.5, 1.0), stem_field=1.0)
-    assert reader.rank_documents(["falhas"], (5, 3, 1), 10) == []
-    assert [by_rowid[r] for r, _ in reader.rank_documents([], (5, 3, 1), 10, lexical.stems(["falhas"]), 1.0)] == [UPDATE]
-    assert reader.rank_documents(["ошибки"], (5, 3, 1), 10) == []
-    found = {by_rowid[r] for r, _ in reader.rank_documents([], (5, 3, 1), 10, lexical.stems(["ошибки"]), 1.0)}
+    assert rank_documents(reader, ["falhas"], (5, 3, 1), 10) == []
+    assert [by_rowid[r] for r, _ in rank_documents(reader, [], (5, 3, 1), 10, lexical.stems(["falhas"]), 1.0)] == [UPDATE]
+    assert rank_documents(reader, ["ошибки"], (5, 3, 1), 10) == []
+    found = {by_rowid[r] for r, _ in rank_documents(reader, [], (5, 3, 1), 10, lexical.stems(["ошибки"]), 1.0)}
     assert UPDATE in found  # its symptom says "Ошибка при подключении"
     assert [d for d, _ in lexical.rank(parse_query("falhas atualizacao"), 10)][0] == UPDATE
 
