@@ -47,8 +47,12 @@ class DenseRetriever:
 
     def scores(self, vector: np.ndarray, doc_ids: Sequence[str]) -> dict[str, float]:
         """Cosine of each given document's best passage (for candidates the other retriever found)."""
-        similarity = self.similarities(vector, self.catalog.passages_of(doc_ids))
-        return {d: max(similarity[p] for p in self.catalog.doc_passages[d]) for d in doc_ids if self.catalog.doc_passages.get(d)}
+        docs = [d for d in dict.fromkeys(doc_ids) if self.catalog.doc_passages.get(d)]
+        if not docs:
+            return {}
+        counts = np.fromiter((len(self.catalog.doc_passages[d]) for d in docs), dtype=np.int64, count=len(docs))
+        cosines = self.vectors.vectors(self.catalog.passages_of(docs)) @ vector
+        return dict(zip(docs, np.maximum.reduceat(cosines, np.cumsum(counts) - counts).tolist()))  # each document's passages are consecutive
 
     def document_vector(self, doc_id: str) -> np.ndarray | None:
         """The unit mean of a document's passage vectors (None when it has none)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kb.bm25 import PhraseBm25
@@ -12,7 +13,7 @@ from kb.catalog import Catalog, DocInfo, Filters
 from kb.chunking import chunk_document
 from kb.documents import parse_document
 from kb.query import parse_query
-from kb.retrieval import LexicalRetriever
+from kb.retrieval import DenseRetriever, LexicalRetriever
 from kb.store.index_db import (
     DocumentRow,
     IndexReader,
@@ -22,6 +23,7 @@ from kb.store.index_db import (
     fts_string,
     words_or_stems,
 )
+from kb.vectors import VectorIndex
 
 PRINTER = "articles/printer-spooler.md"
 NETWORK = "articles/network-notes.md"
@@ -398,6 +400,21 @@ def test_catalog_maps_documents_and_passages(catalog, rowid, db):
     assert catalog.passages_of(["no/such.md"]) == []
     assert catalog.docs[UPDATE].product == "Windows Server"
     assert catalog.docs[NETWORK].product == "" and catalog.docs[NETWORK].facet_values("product") == ()
+
+
+def test_dense_scores_are_each_documents_best_passage_cosine(catalog, db):
+    _, ids = db
+    rng = np.random.default_rng(7)
+    passage_ids = [p for d in SOURCES for p in ids[d]]
+    vectors = rng.standard_normal((len(passage_ids), 8)).astype(np.float32)
+    index = VectorIndex.empty(8)
+    index.add(passage_ids[::-1], vectors[::-1])  # rows in another order than the ids
+    query = rng.standard_normal(8).astype(np.float32)
+    cosine = dict(zip(passage_ids, (vectors @ query).tolist()))
+    dense = DenseRetriever(index, catalog)
+    asked = [VPN, "no/such.md", UPDATE, VPN, PRINTER]
+    assert dense.scores(query, asked) == {d: max(cosine[p] for p in ids[d]) for d in (VPN, UPDATE, PRINTER)}
+    assert len(ids[UPDATE]) > 1 and dense.scores(query, []) == {}
 
 
 def id_catalog(*ids: str) -> Catalog:
