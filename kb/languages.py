@@ -85,6 +85,7 @@ def stems(content: str, language: str | None) -> str:
     return " ".join(word_stem(content[start:end], lang) for start, end, _ in text.token_spans(content))
 
 
+@lru_cache(maxsize=200_000)
 def word_stem(word: str, language: str) -> str:
     """The stem of a document's word as its stem column holds it (`language`: a code from `code`)."""
     return stem(word, "ru" if language not in CYRILLIC_LANGUAGES and _cyrillic(word) else language)

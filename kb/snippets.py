@@ -51,15 +51,16 @@ def matched_spans(text: str, terms: Sequence[tuple[str, ...]], stems: Collection
     found = []
     i = 0
     while i < len(spans):
-        match = next((t for t in by_first.get(spans[i][2], ()) if _phrase_at(spans, i, t)), None)
-        if match is None:
-            start, end, token = spans[i]
-            if stems and word_stem(text[start:end], lang) in stems:
-                found.append((start, end, token))
-            i += 1
+        start, end, token = spans[i]
+        starting = by_first.get(token)  # most tokens start no term: no generator for them
+        match = next((t for t in starting if _phrase_at(spans, i, t)), None) if starting else None
+        if match is not None:
+            found.append((start, spans[i + len(match) - 1][1], " ".join(match)))
+            i += len(match)
             continue
-        found.append((spans[i][0], spans[i + len(match) - 1][1], " ".join(match)))
-        i += len(match)
+        if stems and word_stem(text[start:end], lang) in stems:
+            found.append((start, end, token))
+        i += 1
     return found
 
 
