@@ -18,6 +18,9 @@ _MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 WORD = re.compile(rf"\w(?:[\w.\-{_MARKS}]*[\w{_MARKS}])?", re.UNICODE)
 """What an engineer types as one word: `0x80070005`, `10.0.17763`, `Wi-Fi` and `KRB_AP_ERR_SKEW` stay whole."""
 
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+"""A token of lower-cased ASCII text."""
+
 _CANDIDATE = re.compile(r"[^\s!-/:-@\[-`{-~]+")
 """Runs without white space or ASCII punctuation: every token lies inside one (most are one)."""
 
@@ -51,6 +54,8 @@ def content_words(text: str) -> list[str]:
 
 def token_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, folded token) of every FTS5 token in `text`."""
+    if text.isascii():  # every ASCII character but a letter or digit separates tokens: one pass, twice as fast
+        return [(m.start(), m.end(), m.group()) for m in _ASCII_TOKEN.finditer(text.lower())]
     spans = []
     for m in _CANDIDATE.finditer(text):
         run = m.group()

@@ -171,6 +171,15 @@ def test_tokens_agree_with_fts5(sample):
     assert text.tokens(sample) == expected
 
 
+def test_ascii_text_tokens_and_offsets_agree_with_fts5_for_every_character():
+    """ASCII text takes a one-pattern path (`kb.text.token_spans`): each character between two letters."""
+    sample = " ".join(f"Ab{chr(i)}9z" for i in range(1, 128))
+    (expected,) = fts5_tokens([sample])
+    assert text.tokens(sample) == expected and len(expected) > 127
+    assert all(sample[s:e].lower() == t for s, e, t in text.token_spans(sample))
+    assert text.token_spans("é " + sample)[1:] == [(s + 2, e + 2, t) for s, e, t in text.token_spans(sample)]  # the general path agrees
+
+
 def test_tokens_agree_with_fts5_on_codes():
     (expected,) = fts5_tokens(["0x80070005 10.0.17763 KRB_AP_ERR_SKEW Wi-Fi KB5005565"])
     assert expected == ("0x80070005", "10", "0", "17763", "krb", "ap", "err", "skew", "wi", "fi", "kb5005565")
