@@ -68,9 +68,8 @@ class PhraseBm25:
             if found is not None:
                 self._shares.move_to_end(key)
                 return found
-        rows = self.reader.phrase_shares(key[1], self.weights, stems=key[0])  # outside the lock: other phrases go on
-        found = (np.fromiter((r for r, _ in rows), dtype=np.int32, count=len(rows)),
-                 np.fromiter((s for _, s in rows), dtype=np.float64, count=len(rows)))
+        rows = np.array(self.reader.phrase_shares(key[1], self.weights, stems=key[0]), dtype=np.float64).reshape(-1, 2)  # outside the lock
+        found = (rows[:, 0].astype(np.int32), rows[:, 1].copy())
         with self._lock:
             if key not in self._shares:
                 self._shares[key] = found

@@ -286,6 +286,13 @@ class IndexReader:
             conn = self._local.conn = connect(self.path, readonly=True)
         return conn
 
+    def _tuples(self) -> sqlite3.Cursor:
+        """A cursor of plain tuples for the many rows of a full-text match: the 2,918 documents containing
+        "windows" at 5,000 articles, with their BM25, took 8.3 ms this way and 10.8-12.5 ms as sqlite3.Row."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        return cursor
+
     def documents(self) -> list[DocumentRow]:
         rows = self.conn.execute("SELECT rowid, id, title, type, language, tags, meta FROM documents")
         return [DocumentRow(r["rowid"], r["id"], r["title"], r["type"], r["language"], tuple(json.loads(r["tags"])),
@@ -320,11 +327,10 @@ class IndexReader:
         term depending only on the phrase, the row and the table, so a ranking can add these up
         (`kb.bm25`) and get what bm25() of their OR gives."""
         title, keywords, body, stem = (float(w) for w in weights)
-        rows = self.conn.execute(
-            f"SELECT rowid, bm25(documents_fts, {title}, {keywords}, {body}, {stem}) FROM documents_fts WHERE documents_fts MATCH ?",
+        return self._tuples().execute(
+            f"SELECT rowid, -bm25(documents_fts, {title}, {keywords}, {body}, {stem}) FROM documents_fts WHERE documents_fts MATCH ?",
             (words_or_stems([], [phrase]) if stems else words_or_stems([phrase], []),),
-        )
-        return [(int(r[0]), -float(r[1])) for r in rows]
+        ).fetchall()
 
     def rank_passages(self, words: Sequence[str], doc_rowids: Sequence[int], weights: Sequence[float]) -> dict[int, float]:
         """BM25 of the passages of the given documents that contain any of `words`; weights per column
@@ -335,9 +341,9 @@ class IndexReader:
         heading, text = weights
         documents = " OR ".join(document_token(r) for r in doc_rowids)
         expression = f"{{heading text}} : ({fts_any(words)}) AND document : ({documents})"
-        rows = self.conn.execute(f"SELECT rowid, bm25(passages_fts, {float(heading)}, {float(text)}, 0) FROM passages_fts "
-                                 "WHERE passages_fts MATCH ?", (expression,))
-        return {int(r[0]): -float(r[1]) for r in rows}
+        rows = self._tuples().execute(f"SELECT rowid, -bm25(passages_fts, {float(heading)}, {float(text)}, 0) FROM passages_fts "
+                                      "WHERE passages_fts MATCH ?", (expression,))
+        return dict(rows.fetchall())
 
     def code_terms(self) -> list[str]:
         """Every hex code (0x...) and KB number in the documents' full-text vocabulary, folded."""
@@ -353,8 +359,8 @@ class IndexReader:
 
     def documents_with_phrase(self, phrase: str, stems: Sequence[str] = ()) -> set[int]:
         """Rowids of the documents containing `phrase` (its tokens, consecutive), or any of `stems` in their stem column."""
-        rows = self.conn.execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?", (words_or_stems([phrase], stems),))
-        return {int(r[0]) for r in rows}
+        rows = self._tuples().execute("SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?", (words_or_stems([phrase], stems),))
+        return {r for (r,) in rows.fetchall()}
 
 
 def _keywords(doc: Document) -> Iterable[str]:
