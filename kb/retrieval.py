@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from kb import text
-from kb.bm25 import PhraseBm25
+from kb.bm25 import PassageBm25, PhraseBm25, ShareMemory
 from kb.catalog import Catalog
 from kb.languages import TEAM_LANGUAGES, query_language, query_stems
 from kb.query import ParsedQuery
@@ -78,7 +78,9 @@ class LexicalRetriever:
         self.document_fields = tuple(document_fields)
         self.passage_fields = tuple(passage_fields)
         self.query_words = query_words
-        self.bm25 = PhraseBm25(reader, (*self.document_fields, stem_field), catalog.max_rowid + 1)
+        memory = ShareMemory()  # one budget for both
+        self.bm25 = PhraseBm25(reader, (*self.document_fields, stem_field), catalog.max_rowid + 1, memory)
+        self.passage_bm25 = PassageBm25(reader, self.passage_fields, memory)
         # which documents contain a word: asked for every query word (coverage), so remembered, as one
         # bit per document rowid (a common word of a 100,000-document index takes 12.5 kB)
         self.documents_with = lru_cache(maxsize=2048)(self._documents_with)
@@ -113,7 +115,7 @@ class LexicalRetriever:
     def passages(self, q: ParsedQuery, doc_ids: Sequence[str]) -> dict[int, float]:
         """BM25 of the passages of `doc_ids` that contain query words."""
         rowids = [self.catalog.doc_rowid[d] for d in doc_ids]
-        return self.reader.rank_passages(self.bm25_words(q), rowids, self.passage_fields)
+        return self.passage_bm25.scores(self.bm25_words(q), rowids, self.catalog.passages_of(doc_ids))
 
     def bm25_words(self, q: ParsedQuery) -> tuple[str, ...]:
         """The words BM25 reads: all of a short query's; of a long one (a pasted description) the

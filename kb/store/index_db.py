@@ -332,6 +332,15 @@ class IndexReader:
             (words_or_stems([], [phrase]) if stems else words_or_stems([phrase], []),),
         ).fetchall()
 
+    def passage_phrase_shares(self, phrase: str, weights: Sequence[float]) -> list[tuple[int, float]]:
+        """(passage id, the phrase's share of its BM25) of every passage containing `phrase` in its
+        heading or text, by passage id; weights per column (heading, text). As `phrase_shares`, for passages."""
+        heading, text = (float(w) for w in weights)
+        return self._tuples().execute(
+            f"SELECT rowid, -bm25(passages_fts, {heading}, {text}, 0) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rowid",
+            (f"{{heading text}} : ({fts_string(phrase)})",),
+        ).fetchall()
+
     def rank_passages(self, words: Sequence[str], doc_rowids: Sequence[int], weights: Sequence[float]) -> dict[int, float]:
         """BM25 of the passages of the given documents that contain any of `words`; weights per column
         (heading, text). The `document` column limits the match to those documents' passages, which

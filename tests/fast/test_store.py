@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb.bm25 import PhraseBm25
+from kb.bm25 import PassageBm25, PhraseBm25, ShareMemory
 from kb.catalog import Catalog, DocInfo, Filters
 from kb.chunking import chunk_document
 from kb.documents import parse_document
@@ -309,15 +309,31 @@ def test_phrase_shares_add_up_to_fts5_bm25_of_their_or(reader, words, stems, wei
 
 def test_remembered_shares_stay_within_their_budget_and_answer_the_same(reader, rowid):
     rows = 1 + max(rowid.values())
-    small = PhraseBm25(reader, (5, 3, 1, 0), rows, budget=60)  # room for about one phrase's shares
+    small = PhraseBm25(reader, (5, 3, 1, 0), rows, ShareMemory(budget=60))  # room for about one phrase's shares
     first = small.rank(["denied", "spooler", "queue"], [], 10)
-    assert small._bytes <= 60 or len(small._shares) == 1
-    assert small.rank(["denied", "spooler", "queue"], [], 10) == first  # evicted phrases asked again
+    assert small.memory._bytes <= 60 and len(small.memory) < 3
+    assert small.rank(["denied", "spooler", "queue"], [], 10) == first  # forgotten phrases asked again
     roomy = PhraseBm25(reader, (5, 3, 1, 0), rows)
     assert roomy.rank(["denied", "spooler", "queue"], [], 10) == first
-    assert len(roomy._shares) == 3
+    assert len(roomy.memory) == 3
     assert roomy.rank(["denied"], [], 10, allowed=[rowid[VPN], rowid[PRINTER]]) == [
         r for r in roomy.rank(["denied"], [], 10) if r[0] in (rowid[VPN], rowid[PRINTER])]
+
+
+@pytest.mark.parametrize("words", [["denied"], ["denied", "queue", "access", "denied", "nowhere", "10.0.17763"], ["Step", "reinstall"]])
+def test_passage_bm25_gives_fts5s_scores_before_and_after_it_remembers_a_word(reader, rowid, db, words):
+    """Words used twice are remembered over all passages; the scores stay FTS5's, limited to the documents."""
+    _, ids = db
+    docs = [VPN, PRINTER, NETWORK]
+    passage_ids = [p for d in docs for p in ids[d]]
+    expected = reader.rank_passages(words, [rowid[d] for d in docs], (1.5, 1.0))
+    assert expected and set(expected) <= set(passage_ids)
+    bm25 = PassageBm25(reader, (1.5, 1.0))
+    for _ in range(3):  # asked of FTS5, then remembered (at the second use), then looked up
+        found = bm25.scores(words, [rowid[d] for d in docs], passage_ids)
+        assert found == pytest.approx(expected, rel=1e-12)
+    assert {key[1] for key in bm25.memory._shares} == set(words)
+    assert bm25.scores([], [rowid[VPN]], ids[VPN]) == {} and bm25.scores(words, [], []) == {}
 
 
 def test_rank_passages_is_limited_to_the_given_documents(reader, rowid, db):
