@@ -4,8 +4,8 @@ added up from each phrase's share, which is asked of FTS5 once and then remember
 FTS5's bm25() of a row is a sum over the query's phrases of IDF(phrase) x a function of the phrase's
 weighted count in the row and the row's length; no term depends on the other phrases. So the share
 of one phrase in every row containing it (`IndexReader.phrase_shares`) serves every later query
-that uses the phrase, and the sum, in the same order as FTS5 adds them, is bm25() of the OR, to the
-last bit (tests/fast/test_store.py). FTS5 itself scores every row the OR matches at every query: a
+that uses the phrase, and the sum, in the same order as FTS5 adds them, is bm25() of the OR: to the
+last bit on x86-64, within 1e-12 where the compiler fuses FTS5's multiply-adds (tests/fast/test_store.py). FTS5 itself scores every row the OR matches at every query: a
 long description's common words match most documents, 22 ms of a msdocs symptom query at 5,000
 articles, against under 1 ms here once its phrases are remembered (README, "Speed").
 """
@@ -21,8 +21,14 @@ import numpy as np
 from kb.store.index_db import IndexReader
 
 SHARES_BUDGET = 64 * 2**20
-"""Bytes of remembered phrase shares (16 per document or passage containing a phrase); the least
-recently used go first."""
+"""Bytes of remembered phrase shares (16 per document or passage containing a phrase, plus ENTRY_BYTES
+and the phrase per phrase, so words found nowhere count too); the least recently used go first."""
+
+ENTRY_BYTES = 600
+"""What one remembered phrase costs besides its shares: two arrays, a tuple, the key (measured ~530)."""
+
+LONGEST_PHRASE = 200
+"""Longer phrases (a pasted blob) are asked of FTS5 each time, never remembered."""
 
 Shares = tuple[np.ndarray, np.ndarray]  # (document rowids, the phrase's BM25 share in each)
 
@@ -47,17 +53,22 @@ class ShareMemory:
             return found
 
     def put(self, key: tuple, rows: list[tuple[int, float]]) -> Shares:
-        """Remember (rowid, share) rows under `key`; return them as arrays."""
+        """Remember (rowid, share) rows under `key` (whose last item is the phrase); return them as arrays."""
         array = np.array(rows, dtype=np.float64).reshape(-1, 2)
         shares = (array[:, 0].astype(np.int64), array[:, 1].copy())
+        if len(key[-1]) > LONGEST_PHRASE:
+            return shares
         with self._lock:
             if key not in self._shares:
                 self._shares[key] = shares
-                self._bytes += shares[0].nbytes + shares[1].nbytes
+                self._bytes += _cost(key, shares)
                 while self._bytes > self.budget and len(self._shares) > 1:
-                    _, (rowids, values) = self._shares.popitem(last=False)
-                    self._bytes -= rowids.nbytes + values.nbytes
+                    self._bytes -= _cost(*self._shares.popitem(last=False))
         return shares
+
+
+def _cost(key: tuple, shares: Shares) -> int:
+    return shares[0].nbytes + shares[1].nbytes + ENTRY_BYTES + 2 * len(key[-1])
 
 
 class PhraseBm25:
@@ -85,15 +96,15 @@ class PhraseBm25:
             found &= permitted
         hits = np.flatnonzero(found)
         scores = total[hits]
-        if limit < len(hits):
-            best = np.argpartition(-scores, limit - 1)[:limit]
-            hits, scores = hits[best], scores[best]
+        if limit < len(hits):  # every hit at least as good as the limit-th, so ties there go by rowid too
+            kept = scores >= np.partition(scores, len(scores) - limit)[len(scores) - limit]
+            hits, scores = hits[kept], scores[kept]
         order = np.lexsort((hits, -scores))[:limit]
         return list(zip(hits[order].tolist(), scores[order].tolist()))
 
     def shares(self, phrase: str, stemmed: bool = False) -> Shares:
         """The share of `phrase` (in the stem column when `stemmed`) in each document containing it."""
-        key = ("documents", stemmed, phrase)
+        key = ("documents", self.weights, stemmed, phrase)
         found = self.memory.get(key)
         if found is None:  # asked of FTS5 outside the memory's lock: other phrases go on meanwhile
             found = self.memory.put(key, self.reader.phrase_shares(phrase, self.weights, stems=stemmed))
@@ -147,10 +158,12 @@ class PassageBm25:
 
     def _shares(self, word: str) -> Shares | None:
         """The word's remembered shares over all passages, asked of FTS5 at its ADMIT_AT-th use; None before."""
-        key = ("passages", word)
+        key = ("passages", self.weights, word)
         found = self.memory.get(key)
         if found is not None:
             return found
+        if len(word) > LONGEST_PHRASE:
+            return None
         with self._lock:
             if len(self._uses) > 100_000:  # a bound on words met once
                 self._uses.clear()
