@@ -181,7 +181,7 @@ def _build_into(partial: Path, previous: Path | None, settings: Settings, layout
         made = "the new build" + (f" (made from current build {previous})" if previous is not None else "")
         with _failing_as(db, corrupt=previous):  # a damaged FTS index of the copy fails here
             _apply_changes(store, vectors, english, changed, report, layout, embedder, settings.vectors.group_passages, progress)
-            vectors = vectors.resized(settings.vectors.flat_limit)  # a full scan up to the limit, IVF-SQ8 above
+            vectors = vectors.resized(settings.vectors.flat_limit)  # exact search up to the limit, IVF-SQ8 above
             report.passages = len(vectors)
             manifest = _manifest(settings, embedder, store, vectors, english)
             store.set_manifest(manifest)

@@ -2,12 +2,7 @@
 
 The index type follows the number of vectors:
 
-* up to the `vectors.flat_limit` setting (default 200,000): a full scan, `IndexIDMap2` over an
-  `IndexScalarQuantizer` of half-precision floats: each vector in 2 bytes a component instead of 4,
-  so a scan reads half the memory and the index takes half the RAM and disk; cosines within about
-  1e-3 of float32, top 10 the same (README, "Vector index"). An index of float32 (`IndexFlatIP`,
-  built before) is read as it is, and rewritten in half precision by the next `kb index` that
-  changes something (or `kb index --full`).
+* up to the `vectors.flat_limit` setting (default 200,000): exact search, `IndexIDMap2(IndexFlatIP)`.
 * above it: `IndexIVFScalarQuantizer`, 8-bit scalar codes, inner product, ids stored in the inverted
   lists, hashtable direct map (so `reconstruct(id)` and `remove_ids` work by passage id).
   nlist = the power of two nearest 4 sqrt(n), trained by spherical k-means on TRAIN_PER_LIST
@@ -21,8 +16,7 @@ scored directly, larger ones scanned with nprobe widened by the inverse of the a
 Single queries run faiss on the calling thread only (see `_one_thread`): a second OpenMP thread
 does not speed up one query and makes it several times slower whenever another thread holds a core.
 
-`vector(id)` is the stored vector: half precision (flat) or decoded 8-bit (IVF-SQ8), close to (not
-equal to) the original.
+`vector(id)` of an IVF-SQ8 index is the decoded 8-bit vector, close to (not equal to) the original.
 """
 
 from __future__ import annotations
@@ -60,8 +54,8 @@ class VectorIndex:
 
     @classmethod
     def empty(cls, dimension: int) -> "VectorIndex":
-        """Full-scan search over half-precision vectors: inner product of unit vectors is cosine similarity."""
-        return cls(faiss.IndexIDMap2(faiss.IndexScalarQuantizer(dimension, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)))
+        """Exact search: inner product of normalised vectors is cosine similarity."""
+        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
 
     @classmethod
     def approximate(cls, training: np.ndarray, count: int) -> "VectorIndex":
@@ -106,7 +100,7 @@ class VectorIndex:
         """
         count = len(self)
         if self.exact:
-            needs = count > flat_limit or isinstance(self._flat, faiss.IndexFlat)  # float32, from before: halved
+            needs = count > flat_limit
         else:
             needs = count < flat_limit // 2 or nlist_for(count) >= 2 * self._ivf.nlist
         if not needs:
@@ -136,9 +130,9 @@ class VectorIndex:
 
     @property
     def kind(self) -> str:
-        """A short description for manifests and reports, e.g. 'flat-fp16' or 'ivf1024-sq8 nprobe=32'."""
+        """A short description for manifests and reports, e.g. 'flat' or 'ivf1024-sq8 nprobe=32'."""
         if self.exact:
-            return "flat" if isinstance(self._flat, faiss.IndexFlat) else "flat-fp16"
+            return "flat"
         codes = "sq8" if isinstance(self.index, faiss.IndexIVFScalarQuantizer) else "pq"
         return f"ivf{self._ivf.nlist}-{codes} nprobe={self._ivf.nprobe}"
 
@@ -171,7 +165,7 @@ class VectorIndex:
     # -- reading -------------------------------------------------------------------------------
 
     def vector(self, passage_id: int) -> np.ndarray:
-        """The stored vector of one id: half precision, or decoded 8-bit for IVF-SQ8 (close to the original)."""
+        """The stored vector of one id (decoded 8-bit, so approximate, for IVF-SQ8)."""
         return self.index.reconstruct(int(passage_id))
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
@@ -180,10 +174,7 @@ class VectorIndex:
         if not len(ids):
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self.exact:  # rows of the flat matrix: faiss's reconstruct_batch looked each id up, 8 ms a search at 44k
-            rows, flat = self._rows_of(ids), self._flat
-            if isinstance(flat, faiss.IndexFlat):
-                return self._flat_matrix()[rows]
-            return flat.sa_decode(self._flat_matrix().view(np.uint8)[rows])  # faiss's SIMD decode: twice numpy's astype
+            return self._flat_matrix()[self._rows_of(ids)]
         return self.index.reconstruct_batch(ids)
 
     def _rows_of(self, ids: np.ndarray) -> np.ndarray:
@@ -251,19 +242,10 @@ class VectorIndex:
         rows = _sample_rows(len(ids), n)
         return self._flat_matrix()[rows] if self.exact else self.vectors(ids[rows])
 
-    @property
-    def _flat(self) -> faiss.Index:
-        """The full-scan index inside the id map: half precision, or float32 in an index built before."""
-        return faiss.downcast_index(self.index.index)
-
     def _flat_matrix(self) -> np.ndarray:
-        """The flat index's vectors (float16, or float32 from before), row i for ids()[i], without copying."""
-        flat, size = self._flat, len(self) * self.dimension
-        if isinstance(flat, faiss.IndexFlat):
-            return faiss.rev_swig_ptr(flat.get_xb(), size).reshape(len(self), self.dimension)
-        if size == 0:
-            return np.zeros((0, self.dimension), dtype=np.float16)
-        return faiss.rev_swig_ptr(flat.codes.data(), 2 * size).view(np.float16).reshape(len(self), self.dimension)
+        """The flat index's vectors, row i for ids()[i], without copying."""
+        flat = faiss.downcast_index(self.index.index)
+        return faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dimension).reshape(len(self), self.dimension)
 
 
 def blas_on_one_thread() -> None:

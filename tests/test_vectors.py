@@ -135,24 +135,3 @@ def test_resized_switches_type_when_the_count_crosses_the_limit(data):
     assert shrunk.exact and sorted(shrunk.ids()) == list(ids[:200])
     assert shrunk.search(near(vectors[150]), 1)[0][0] == ids[150]
 
-
-
-def test_a_float32_flat_index_from_before_is_read_then_rewritten_in_half_precision(data, tmp_path: Path):
-    """Builds before half precision wrote IndexFlatIP: a searcher reads it as it is, the next build halves it."""
-    import faiss
-
-    ids, vectors = data
-    old = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
-    old.add_with_ids(vectors[:300], ids[:300])
-    faiss.write_index(old, str(tmp_path / "vectors.faiss"))
-    loaded = VectorIndex.load(tmp_path / "vectors.faiss")
-    assert loaded.exact and loaded.kind == "flat"
-    assert np.array_equal(loaded.vectors(ids[[5, 250]]), vectors[[5, 250]])  # float32, exactly
-    halved = loaded.resized(LIMIT)
-    assert halved is not loaded and halved.kind == "flat-fp16" and halved.resized(LIMIT) is halved
-    assert sorted(halved.ids()) == list(ids[:300])
-    assert np.allclose(halved.vectors(ids[:300]), vectors[:300], atol=1e-3)
-    query = near(vectors[123])
-    assert [i for i, _ in halved.search(query, 10)] == [i for i, _ in loaded.search(query, 10)]
-    halved.save(tmp_path / "half.faiss")
-    assert (tmp_path / "half.faiss").stat().st_size < 0.6 * (tmp_path / "vectors.faiss").stat().st_size
