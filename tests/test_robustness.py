@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -199,9 +200,14 @@ def test_huge_and_undecodable_requests_over_real_http(live_server: str):
                 chunks.append(chunk)
             return b"".join(chunks)
 
-    huge = raw(b"GET /api/search?q=" + b"a" * 100_000)
-    assert huge.startswith(b"HTTP/1.1 422") and len(huge) < 5_000  # the error does not echo 100 kB back
+    try:
+        huge = raw(b"GET /api/search?q=" + b"a" * 100_000)
+    except ConnectionResetError:  # uvicorn's parser refused the line (400) and closed with bytes unread: a reset
+        huge = None
+    # validated (422) or refused by the HTTP parser (400): either way a short error, never 100 kB echoed back
+    assert huge is None or (huge.startswith((b"HTTP/1.1 422", b"HTTP/1.1 400")) and len(huge) < 5_000)
     assert raw(b"GET /api/search?q=\xff\xfe").startswith(b"HTTP/1.1 400")
+    assert httpx.get(f"{live_server}/healthz", timeout=10).status_code == 200  # and the server goes on
 
 
 # --- issue 16: body limits, bounded errors, surrogates, access -------------------------------------
