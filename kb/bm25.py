@@ -5,8 +5,9 @@ FTS5's bm25() of a row is a sum over the query's phrases of IDF(phrase) x a func
 weighted count in the row and the row's length; no term depends on the other phrases. So the share
 of one phrase in every row containing it (`IndexReader.phrase_shares`) serves every later query
 that uses the phrase, and the sum, in the same order as FTS5 adds them, is bm25() of the OR: to the
-last bit on x86-64, within 1e-12 where the compiler fuses FTS5's multiply-adds (tests/fast/test_store.py). FTS5 itself scores every row the OR matches at every query: a
-long description's common words match most documents, 22 ms of a msdocs symptom query at 5,000
+last bit on x86-64, within 1e-12 where the compiler fuses FTS5's multiply-adds
+(tests/fast/test_store.py). FTS5 itself scores every row the OR matches at every query: a long
+description's common words match most documents, 22 ms of a msdocs symptom query at 5,000
 articles, against under 1 ms here once its phrases are remembered (README, "Speed").
 """
 
