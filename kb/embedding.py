@@ -100,6 +100,7 @@ class Embedder:
         self.english_model = english_model
         self._loading = threading.RLock()  # for `loaded_once` attributes
         self._documents_soon = False  # `prepare_documents` was called
+        self._queries_soon = False  # `warm_queries` was called
 
     @cached_property
     def english(self) -> "Embedder | None":
@@ -142,12 +143,14 @@ class Embedder:
         """The ONNX Runtime twin of the model (its export, made now if there is none), or None to run on PyTorch."""
         if self.runtime != "onnx":
             return None
-        from kb.onnx_runtime import OnnxEncoder, OnnxExportError, export_key
+        from kb.onnx_runtime import OnnxEncoder, OnnxExportError, export_key, upgrade
 
         folder = self._exports() / export_key(self.model_id, self.location)
+        if not folder.is_dir():  # an export of the former format is upgraded in seconds, without PyTorch
+            upgrade(self._exports() / export_key(self.model_id, self.location, format=1), folder)
         if folder.is_dir():
             try:
-                return OnnxEncoder.load(folder, self.int8_queries, documents=self._documents_soon)
+                return OnnxEncoder.load(folder, self.int8_queries, documents=self._documents_soon, queries=self._queries_soon)
             except Exception as exc:  # a damaged or outdated export: make it again
                 log.warning("export %s is unusable (%s): exporting the model again", folder, exc)
                 shutil.rmtree(folder, ignore_errors=True)
@@ -229,6 +232,7 @@ class Embedder:
         """Load what a query needs (the tokenizer and the query model) and run it once. A Searcher
         calls it in a thread of its own while it reads its index, so a process's first search waits
         for the slower of the two, not for both."""
+        self._queries_soon = True
         self.encode_queries(["warm up"])
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:

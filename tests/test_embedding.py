@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kb.embedding import Embedder, ModelError
-from kb.onnx_runtime import QUERY_MODEL_FILE, OnnxEncoder, OnnxExportError, export_key
+from kb.onnx_runtime import META_FILE, MODEL_FILE, QUERY_MODEL_FILE, OnnxEncoder, OnnxExportError, export_key, weights_of
 
 TEXTS = [
     "ReFS volume fragmentation makes the backup server use ten times more CPU and RAM",
@@ -88,6 +88,33 @@ def test_a_damaged_export_is_made_again(embedder: Embedder, tmp_path: Path, monk
         again = Embedder(models_dir=tmp_path)
         assert again.onnx is embedder.onnx
     assert exported == [folder] and not folder.exists() and "is unusable" in caplog.text
+
+
+def test_an_export_of_the_former_format_is_upgraded_without_exporting_again(embedder: Embedder, tmp_path: Path, monkeypatch):
+    """An export of format 1 (weights inside the model files, as earlier versions wrote them) becomes
+    one whose weights ONNX Runtime maps, without PyTorch, with the same vectors; the old folder goes."""
+    import onnx
+
+    embedder.onnx
+    current = embedder.models_dir / export_key(embedder.model_id, embedder.location)
+    shutil.copytree(embedder.models_dir, tmp_path, dirs_exist_ok=True, ignore=lambda folder, names: [current.name])  # times kept: same keys
+    former = tmp_path / export_key(embedder.model_id, embedder.location, format=1)
+    former.mkdir()
+    for path in current.iterdir():
+        if path.name in (MODEL_FILE, QUERY_MODEL_FILE):
+            onnx.save_model(onnx.load(str(path)), str(former / path.name))  # weights inside, as format 1
+        elif not path.name.endswith(".weights") and path.name != META_FILE:
+            shutil.copy2(path, former / path.name)
+    meta = json.loads((current / META_FILE).read_text(encoding="utf-8"))
+    meta = {**{k: v for k, v in meta.items() if k != "weights_bytes"}, "format": 1, "model_bytes": (former / MODEL_FILE).stat().st_size}
+    (former / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    monkeypatch.setattr(OnnxEncoder, "export", classmethod(lambda cls, model, target: pytest.fail("exported again")))
+    upgraded = Embedder(models_dir=tmp_path)
+    assert np.abs(upgraded.encode(TEXTS) - embedder.encode(TEXTS)).max() < 1e-6
+    assert np.abs(upgraded.encode_queries(TEXTS[:3]) - embedder.encode_queries(TEXTS[:3])).max() < 1e-6
+    folder = tmp_path / current.name
+    assert not former.exists() and weights_of(folder / MODEL_FILE).is_file() and weights_of(folder / QUERY_MODEL_FILE).is_file()
+    assert (folder / MODEL_FILE).stat().st_size < 2**20  # the weights are no longer inside
 
 
 def test_unknown_runtime_is_an_error():
