@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -36,7 +37,7 @@ from kb.layout import (
     DB_FILE, ENGLISH_VECTORS_FILE, MANIFEST_FILE, VECTORS_FILE, BuildFailed, IndexLayout, ModelMismatch, check_model, read_manifest,
 )
 from kb.store.embeddings import EmbeddingCache
-from kb.store.index_db import SCHEMA_VERSION, Store
+from kb.store.index_db import SCHEMA_VERSION, Store, integrity_problems_of
 from kb.validation import check_document, colliding_ids
 from kb.vectors import VectorIndex
 
@@ -187,19 +188,18 @@ def _build_into(partial: Path, previous: Path | None, settings: Settings, layout
             store.set_manifest(manifest)
             store.commit()
             store.compact(merge=previous is None)
-            _require_sound(store, made, FULL if previous is not None else "check the disk and " + FULL)
             _require_matching(store, vectors, made)
             if english is not None:
                 _require_english_matching(store, english, made)
-        if english is not None:
-            english = english.resized(settings.vectors.flat_limit)
-            _save_vectors(english, partial / ENGLISH_VECTORS_FILE)
-            _require_saved(partial / ENGLISH_VECTORS_FILE, len(english))
-            del english
-        count = len(vectors)
-        _save_vectors(vectors, partial / VECTORS_FILE)
-        del vectors  # before reading the file back: one copy in memory at a time
-        _require_saved(partial / VECTORS_FILE, count)
+        # SQLite's and FTS5's checks of the new build (0.7 s at 5,000 articles) run while the vectors
+        # are written; leaving the block waits for them, also when writing fails
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-check") as checks:
+            checking = checks.submit(integrity_problems_of, db)
+            if english is not None:
+                _save_vectors(english.resized(settings.vectors.flat_limit), partial / ENGLISH_VECTORS_FILE)
+            _save_vectors(vectors, partial / VECTORS_FILE)
+        with _failing_as(db, corrupt=previous):
+            _require_no_problems(checking.result(), made, FULL if previous is not None else "check the disk and " + FULL)
         with _failing_as(partial / MANIFEST_FILE):
             (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     finally:
@@ -231,7 +231,10 @@ def _manifest(settings: Settings, embedder: Embedder, store: Store, vectors: Vec
 
 def _require_sound(store: Store, what: str, fix: str, fts: bool = True) -> None:
     """A database that fails SQLite's or FTS5's checks is never built upon nor published."""
-    problems = store.problems(fts)
+    _require_no_problems(store.problems(fts), what, fix)
+
+
+def _require_no_problems(problems: list[str], what: str, fix: str) -> None:
     if problems:
         raise BuildFailed(f"{what} is corrupt ({'; '.join(problems)})", fix)
 
@@ -251,17 +254,13 @@ def _require_english_matching(store: Store, english: VectorIndex, what: str) -> 
 
 
 def _save_vectors(vectors: VectorIndex, path: Path) -> None:
+    """Write the vectors and check the file holds every byte written: a build with a short vectors
+    file is never published."""
     with _failing_as(path), _faiss_errors(path):
-        vectors.save(path)
-
-
-def _require_saved(path: Path, count: int) -> None:
-    """Read the vectors back: FAISS reports a write that fails when the file is closed (a full disk)
-    only on stderr, and a truncated file must not be published."""
-    with _failing_as(path), _faiss_errors(path):
-        saved = len(VectorIndex.load(path))
-    if saved != count:
-        raise BuildFailed(f"{path} holds {saved} vectors after writing {count}", "check the disk and run `kb index` again")
+        written = vectors.save(path)
+        size = path.stat().st_size
+    if size != written:
+        raise BuildFailed(f"{path} holds {size:,} bytes after {written:,} were written", "check the disk and run `kb index` again")
 
 
 @contextmanager
@@ -272,7 +271,7 @@ def _faiss_errors(path: Path) -> Iterator[None]:
     except RuntimeError as exc:
         if "No space left" in str(exc) or shutil.disk_usage(path.parent).free < HEADROOM_BYTES:
             raise BuildFailed(f"no space left on device writing {path}", SPACE) from exc
-        raise BuildFailed(f"cannot write or read back {path} ({exc})", "check the disk and run `kb index` again") from exc
+        raise BuildFailed(f"cannot write {path} ({exc})", "check the disk and run `kb index` again") from exc
 
 
 _SPACE_ERRORS = {errno.ENOSPC, errno.EDQUOT}

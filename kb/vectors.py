@@ -111,8 +111,18 @@ class VectorIndex:
     def load(cls, path: Path) -> "VectorIndex":
         return cls(faiss.read_index(str(path)))
 
-    def save(self, path: Path) -> None:
-        faiss.write_index(self.index, str(path))
+    def save(self, path: Path) -> int:
+        """Write the index to `path`; returns the bytes written. Python writes the file, so a full disk
+        raises OSError (FAISS's own writer reported a failed close only on stderr)."""
+        written = 0
+
+        def write(chunk: bytes) -> None:
+            nonlocal written
+            written += out.write(chunk)
+
+        with open(path, "wb") as out:
+            faiss.write_index(self.index, faiss.PyCallbackIOWriter(write))
+        return written
 
     # -- properties ----------------------------------------------------------------------------
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,19 +116,56 @@ def integrity_problems(conn: sqlite3.Connection, fts: bool = True) -> list[str]:
     like a sound one and fails only in MATCH queries, so a build must be checked before it is published
     or served. The FTS5 check is an INSERT: `conn` must be writable (it writes nothing). Measured on a
     144 MB database (3,524 msdocs articles): quick_check 0.1 s, FTS5 checks 0.8 s."""
-    problems = []
+    # also after a failed quick_check: the FTS5 checks tell which table is damaged
+    return page_problems(conn) + (full_text_problems(conn) if fts else [])
+
+
+def page_problems(conn: sqlite3.Connection) -> list[str]:
+    """SQLite's quick_check of the pages and b-trees (`integrity_problems`)."""
     try:
         rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
-        if rows != ["ok"]:
-            problems.append(f"quick_check: {'; '.join(map(str, rows[:3]))}")
     except sqlite3.DatabaseError as exc:
-        problems.append(f"quick_check: {exc}")
-    for table in FTS_TABLES if fts else ():  # also after a failed quick_check: they tell which table is damaged
+        return [f"quick_check: {exc}"]
+    return [] if rows == ["ok"] else [f"quick_check: {'; '.join(map(str, rows[:3]))}"]
+
+
+def full_text_problems(conn: sqlite3.Connection, tables: Sequence[str] = FTS_TABLES) -> list[str]:
+    """FTS5's check of each full-text index against its rows (`integrity_problems`)."""
+    problems = []
+    for table in tables:
         try:
             conn.execute(f"INSERT INTO {table}({table}) VALUES('integrity-check')")
         except sqlite3.DatabaseError as exc:
             problems.append(f"{table}: {exc}")
     return problems
+
+
+def integrity_problems_of(path: Path) -> list[str]:
+    """`integrity_problems` of a database file, its checks run at once, while the caller goes on
+    (SQLite frees the GIL while it checks; the checks write nothing, so a builder's connection may still
+    read). FTS5's check is an INSERT, which one connection at a time may run on a file, so each
+    full-text index but the last is checked in a copy of the file (0.04 s for 135 MB). At 5,000
+    articles the checks took 0.08 s, 0.26 s and 0.42 s, one after the other."""
+    copies = [path.with_name(f"{path.name}.check{n}") for n in range(1, len(FTS_TABLES))]
+    try:
+        for copy in copies:
+            shutil.copyfile(path, copy)
+        with ThreadPoolExecutor(max_workers=len(FTS_TABLES) + 1, thread_name_prefix="kb-check") as checks:
+            found = [checks.submit(_checked, path, page_problems)]
+            found += [checks.submit(_checked, file, full_text_problems, (table,)) for file, table in zip([*copies, path], FTS_TABLES)]
+            return [problem for check in found for problem in check.result()]
+    finally:
+        for copy in copies:
+            copy.unlink(missing_ok=True)
+
+
+def _checked(path: Path, check, *args) -> list[str]:
+    """`check(connection, *args)` on a writable connection of its own to `path`."""
+    conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+    try:
+        return check(conn, *args)
+    finally:
+        conn.close()
 
 
 def check_database(path: Path) -> list[str]:

@@ -131,11 +131,15 @@ def test_a_failed_build_removes_its_folder_says_why_in_one_line_and_records_it(s
     assert layout.last_failure() is None
 
 
-def test_a_vectors_file_that_does_not_read_back_is_never_published(settings, fake, monkeypatch):
+def test_a_vectors_file_that_is_not_whole_is_never_published(settings, fake, monkeypatch):
     good = build(settings, fake).build
-    monkeypatch.setattr(VectorIndex, "save", lambda self, path: Path(path).write_bytes(b"half"))  # FAISS on a full disk
+    def short(self, path: Path) -> int:  # a disk that lost the end of what it accepted
+        Path(path).write_bytes(b"half")
+        return 1000
+
+    monkeypatch.setattr(VectorIndex, "save", short)
     touch_article(settings)
-    with pytest.raises(BuildFailed, match=r"^cannot write or read back .*vectors\.faiss .*: check the disk"):
+    with pytest.raises(BuildFailed, match=r"^.*vectors\.faiss holds 4 bytes after 1,000 were written: check the disk"):
         build(settings, fake)
     assert IndexLayout(settings.index).current() == good and partials(settings) == []
 
