@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib.resources
 import shlex
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -50,7 +53,7 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
         embedder = load_embedder(settings)
         live = LiveIndex(IndexLayout(settings.index), embedder, settings.search,
                          match_model=load_match_model(settings, embedder.model_id))
-    app = FastAPI(title="casebook", summary="Search support articles and resolved cases by symptom.", version="0.1.0",
+    app = FastAPI(lifespan=_request_threads(settings.request_threads), title="casebook", summary="Search support articles and resolved cases by symptom.", version="0.1.0",
                   docs_url=None, redoc_url=None)  # /docs is served below from packaged assets; ReDoc loads a logo from its CDN
     app.state.settings = settings
     app.state.live = live
@@ -73,6 +76,19 @@ def create_app(settings: Settings | None = None, live: LiveIndex | None = None) 
     for module in (search, feedback, documents, service, pages):
         app.include_router(module.router)
     return app
+
+
+def _request_threads(threads: int):
+    """A lifespan that runs the app's synchronous routes (every search) on at most `threads` threads
+    (`Settings.request_threads`): anyio's default, 40, let 32 clients' searches contend for 2 cores
+    and the GIL at once, each holding its candidates' vectors and its SQLite connection's cache."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    return lifespan
 
 
 def swagger_ui() -> HTMLResponse:

@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     """KB_ADMIN_TOKEN: enables /api/admin/* for requests bearing it; admin is off without it. When set,
     reading the search log (GET /api/gaps, GET /api/feedback: everyone's queries) needs it too."""
+    request_threads: Annotated[int, Field(ge=1)] = 4
+    """KB_REQUEST_THREADS: requests the server works on at once (each on a thread; a search holds one
+    from start to end); more wait their turn. On 2 cores at 5,000 articles, 32 clients got 41-42
+    searches/s from 4 threads, in 690 MiB, and 32-34/s from the 40 that anyio allows by default, in
+    826-1,284 MiB (README, "Speed at 5,000 articles")."""
     log_days: Annotated[int, Field(ge=0)] = 90
     """KB_LOG_DAYS: searches and verdicts older than this many days are deleted from the search log
     (when it is opened, and daily while serving) and left out of the gap report; 0 keeps them forever."""

@@ -108,6 +108,8 @@ def query_stems(words: Iterable[str], languages: Sequence[str] = TEAM_LANGUAGES)
 
 
 _detector_folder: Path | None = None
+DETECTOR_FORMAT = 2
+"""Of the kept detector's file: 2 leaves out py3langid's table of every language (70 MB -> 43 MB)."""
 
 
 def keep_detector_in(folder: Path | None) -> None:
@@ -122,7 +124,7 @@ def _identifier(languages: tuple[str, ...]):
     """py3langid restricted to `languages`: from the detector folder when it holds it, else made (and kept there)."""
     from importlib.metadata import version
 
-    kept = _detector_folder / f"py3langid-{version('py3langid')}-{'-'.join(languages)}.pickle" if _detector_folder else None
+    kept = _detector_folder / f"py3langid-{version('py3langid')}-{'-'.join(languages)}-{DETECTOR_FORMAT}.pickle" if _detector_folder else None
     if kept is not None and kept.is_file():
         try:
             return pickle.loads(kept.read_bytes())  # written below by this code, in the model cache
@@ -132,6 +134,7 @@ def _identifier(languages: tuple[str, ...]):
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages(list(languages))
+    identifier._full_model = None  # every language's table, kept to restrict again (27 MB): never needed here
     if kept is not None:
         _keep(identifier, kept)
     return identifier

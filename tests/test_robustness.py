@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -277,6 +280,29 @@ def admin_api(kb_settings: Settings) -> TestClient:
                                                  ("adm1n", 401), ("Basic adm1n", 401), ("Bearer", 401), ("Bearer wrong", 401)])
 def test_admin_auth_needs_the_bearer_scheme_in_any_letter_case(admin_api: TestClient, header: str, status: int):
     assert admin_api.post("/api/admin/reload", headers={"Authorization": header}).status_code == status
+
+
+def test_requests_beyond_request_threads_wait_their_turn(kb_settings: Settings, tmp_path: Path, monkeypatch):
+    """At most `request_threads` searches run at once; the others queue and are answered after."""
+    running, most, lock = 0, 0, threading.Lock()
+    results = Searcher.results
+
+    def slow(self, *args, **kwargs):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+        return results(self, *args, **kwargs)
+
+    monkeypatch.setattr(Searcher, "results", slow)
+    shutil.copytree(kb_settings.index, tmp_path / "index", symlinks=True, ignore=shutil.ignore_patterns("searches.sqlite*"))
+    with TestClient(create_app(kb_settings.with_(index=tmp_path / "index", request_threads=2))) as client:
+        with ThreadPoolExecutor(max_workers=6) as clients:
+            answers = list(clients.map(lambda i: client.get("/api/search", params={"q": f"backup fails {i}"}), range(6)))
+    assert [a.status_code for a in answers] == [200] * 6 and most == 2
 
 
 def test_pasted_tickets_take_turns_and_a_long_wait_is_a_503(api: TestClient, monkeypatch):
