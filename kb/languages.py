@@ -152,6 +152,13 @@ def _keep(identifier, path: Path) -> None:
         staging.unlink(missing_ok=True)
 
 
+def warm_detector(languages: Sequence[str] = TEAM_LANGUAGES) -> None:
+    """Load the detector for `languages` now (a searcher does it while its index loads)."""
+    candidates = tuple(sorted({code(lang) for lang in languages}))
+    if len(candidates) > 1:
+        _identifier(candidates)
+
+
 @lru_cache(maxsize=4096)
 def query_language(query: str, languages: tuple[str, ...]) -> str:
     """`detect` for a query, remembered: a search asks for its query's language more than once (the
