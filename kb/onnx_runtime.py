@@ -50,13 +50,16 @@ class OnnxEncoder:
 
     def __init__(self, model_path: Path, tokenizer, meta: dict, int8_folder: Path | None = None,
                  query_session: Future | None = None, session: Future | None = None):
-        """`query_session`, `session`: the int8 query session and the float one being loaded (see
+        """`tokenizer`: a kb.tokenizing.ModelTokenizer, or the tokenizer.json to load one from on first
+        use. `query_session`, `session`: the int8 query session and the float one being loaded (see
         `load`), or None to load each on first use."""
         self.model_path = model_path
         self._session = _Loading(session)
         self._query_session = _Loading(query_session)  # a warm-up and a first query may ask at once
         self._int8_folder = int8_folder  # where the int8 twin for queries is (made on first use), or None: float
-        self.tokenizer = tokenizer  # a kb.tokenizing.ModelTokenizer: neither truncates nor pads (`batch` does)
+        self._tokenizer_path = tokenizer if isinstance(tokenizer, Path) else None
+        self._tokenizer = _Loading(None if isinstance(tokenizer, Path) else tokenizer)
+        self._query_tokenizer = _Loading()
         self.meta = meta
         self.input_names: list[str] = meta["input_names"]
         self.dimension: int = meta["dimension"]
@@ -64,12 +67,11 @@ class OnnxEncoder:
 
     @classmethod
     def load(cls, folder: Path, int8_queries: bool = False, documents: bool = False, queries: bool = False) -> "OnnxEncoder":
-        """An exported model (`export`), with ONNX Runtime and `tokenizers` only; with `int8_queries`,
+        """An exported model (`export`), with ONNX Runtime and `tokenizers` only (each tokenizer loads on
+        first use: queries and documents have their own, see `tokenizer`); with `int8_queries`,
         queries run on its int8 quantisation (made on the first query: no PyTorch needed). With
         `documents` the float model, with `queries` the query model, starts loading now, beside the
         tokenizer (a build that loaded the query model too took a core from it for 0.6 s)."""
-        from kb.tokenizing import ModelTokenizer
-
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
             raise OnnxExportError(f"{folder} is an export of format {meta.get('format')}, not {FORMAT}")
@@ -81,8 +83,7 @@ class OnnxEncoder:
         if queries and int8_queries and (folder / QUERY_MODEL_FILE).exists():  # ONNX Runtime frees the GIL while it loads a model,
             loading = _in_background(_session, folder / QUERY_MODEL_FILE, QUERY_THREADS)  # the tokenizer holds it
         floating = _in_background(_session, folder / MODEL_FILE) if documents else None
-        tokenizer = ModelTokenizer.load(folder / TOKENIZER_FILE)
-        return cls(folder / MODEL_FILE, tokenizer, meta, int8_folder=folder if int8_queries else None,
+        return cls(folder / MODEL_FILE, folder / TOKENIZER_FILE, meta, int8_folder=folder if int8_queries else None,
                    query_session=loading, session=floating)
 
     @classmethod
@@ -114,18 +115,36 @@ class OnnxEncoder:
         """Start loading the float model in the background, if it is not loaded or loading."""
         self._session.start(lambda: _session(self.model_path))
 
-    def __call__(self, texts: list[str], session=None) -> np.ndarray:
-        """Embeddings (not normalised) for one batch of texts (by `session`, default the float model)."""
-        columns = self.batch(texts)
+    @property
+    def tokenizer(self):
+        """The documents' tokenizer (kb.tokenizing.ModelTokenizer), loaded on first use: a process that
+        only embeds queries never holds it (e5's common-script subset: 0.45 s, 148 MiB)."""
+        from kb.tokenizing import ModelTokenizer
+
+        return self._tokenizer.get(lambda: ModelTokenizer.load(self._tokenizer_path))
+
+    @property
+    def query_tokenizer(self):
+        """The queries' tokenizer: for a large Unigram vocabulary, one that loads in milliseconds
+        (kb.tokenizing.QueryTokenizer), else the documents' one."""
+        from kb.tokenizing import QueryTokenizer
+
+        return self._query_tokenizer.get(lambda: (QueryTokenizer.load(self._tokenizer_path) if self._tokenizer_path else None)
+                                         or self.tokenizer)
+
+    def __call__(self, texts: list[str], session=None, queries: bool = False) -> np.ndarray:
+        """Embeddings (not normalised) for one batch of texts (by `session`, default the float model);
+        `queries`: tokenized by the queries' tokenizer (the same ids)."""
+        columns = self.batch(texts, queries)
         return (session or self.session).run(None, {n: columns[n] for n in self.input_names})[0]
 
-    def batch(self, texts: list[str]) -> dict[str, np.ndarray]:
+    def batch(self, texts: list[str], queries: bool = False) -> dict[str, np.ndarray]:
         """The model's inputs for `texts` as sentence-transformers makes them: each cut to `max_tokens`
         as the tokenizer's own truncation cuts (the text's end goes, the closing special tokens stay),
         then padded on the right to the longest. The tokenizer itself does neither, so one copy of it
         also counts untruncated (a copy of e5's 250,000-piece vocabulary took 0.93 s)."""
         rows = [_cut(ids, types, special, self.max_tokens)
-                for ids, types, special in self.tokenizer.encode_batch([self._prepared(t) for t in texts])]
+                for ids, types, special in (self.query_tokenizer if queries else self.tokenizer).encode_batch([self._prepared(t) for t in texts])]
         width = max((len(ids) for ids, _ in rows), default=0)
         out = {"input_ids": np.full((len(rows), width), self.meta["pad_id"], dtype=np.int64),
                "attention_mask": np.zeros((len(rows), width), dtype=np.int64),
@@ -144,7 +163,7 @@ class OnnxEncoder:
 
     def queries(self, texts: list[str]) -> np.ndarray:
         """Embeddings of query texts: by the int8 model when it was made, about twice as fast."""
-        return self(texts, self.query_session)
+        return self(texts, self.query_session, queries=True)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` without special tokens, untruncated (chunking sizes passages with it)."""
@@ -170,8 +189,8 @@ int8 query took a median 4.4-5.0 ms on one thread against 5.5-5.9 ms on two, and
 
 
 class _Loading:
-    """A session loaded once: on first use (`get`), or begun earlier in the background (`start`, or a
-    Future given at creation) and waited for on first use."""
+    """A session (or tokenizer) loaded once: on first use (`get`), or begun earlier in the background
+    (`start`, or a Future given at creation) and waited for on first use."""
 
     def __init__(self, loading: Future | None = None):
         self._value = loading  # None, a Future, or the session

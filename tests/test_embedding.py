@@ -225,3 +225,24 @@ def test_e5s_tokenizer_loads_as_its_common_script_subset_with_the_same_ids(embed
     texts.append("Ошибка 0x80070005 在服务器上 🙂")
     assert [ids for ids, _, _ in tokenizer.encode_batch(texts)] == [e.ids for e in whole.encode_batch(texts)]
     assert [tokenizer.count(t) for t in texts[:50]] == [len(e.ids) for e in whole.encode_batch(texts[:50], add_special_tokens=False)]
+
+
+def test_queries_are_tokenized_from_their_own_pieces_without_the_documents_tokenizer(embedder: Embedder, kb_settings):
+    """A process that only embeds queries never loads e5's document tokenizer (kb.tokenizing.QueryTokenizer),
+    and every text of articles/ and one in another script get the whole tokenizer's ids."""
+    from tokenizers import Tokenizer
+
+    from kb.tokenizing import QueryTokenizer
+
+    if "e5" not in embedder.model_id:
+        pytest.skip("the default model's vocabulary is the large one")
+    embedder.onnx
+    fresh = Embedder(models_dir=embedder.models_dir)
+    assert np.abs(fresh.encode_queries(TEXTS[:3]) - embedder.encode_queries(TEXTS[:3])).max() < 1e-6
+    assert fresh.onnx._tokenizer._value is None and isinstance(fresh.onnx.query_tokenizer, QueryTokenizer)
+    whole = Tokenizer.from_file(str(fresh.onnx._tokenizer_path))
+    whole.no_truncation()
+    whole.no_padding()
+    texts = [line for p in sorted(kb_settings.articles.rglob("*.md")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts += ["Ошибка 0x80070005 在服务器上 🙂", "ＢＡＣＫＵＰ"]
+    assert [ids for ids, _, _ in fresh.onnx.query_tokenizer.encode_batch(texts)] == [e.ids for e in whole.encode_batch(texts)]

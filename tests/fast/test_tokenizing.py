@@ -1,4 +1,5 @@
-"""kb.tokenizing: a large Unigram tokenizer loads as its common-script subset, with the same ids."""
+"""kb.tokenizing: a large Unigram tokenizer loads as its common-script subset (documents) or as the
+pieces each query contains (queries), with the same ids."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 import kb.tokenizing
-from kb.tokenizing import IDS_FILE, SUBSET_FILE, ModelTokenizer
+from kb.tokenizing import IDS_FILE, QUERY_FILES, SUBSET_FILE, ModelTokenizer, QueryTokenizer
 
 VOCAB = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0), ("▁日本", -4.0), ("▁back", -3.0),
          ("up", -3.5), ("▁b", -5.0), ("a", -6.0), ("c", -6.0), ("k", -6.0), ("u", -6.0), ("p", -6.0), ("▁σ", -4.0),
@@ -90,3 +91,38 @@ def test_a_model_folder_that_cannot_be_written_keeps_the_whole_tokenizer(tokeniz
     assert tokenizer._subset is None and "Permission denied" in caplog.text
     assert tokenizer.encode_batch(["backup σύν"])[0][0] == whole_ids(tokenizer_json, "backup σύν")
     assert not list(tokenizer_json.parent.glob("*.refused"))  # not refused: the next process that can write makes it
+
+
+def test_the_query_tokenizer_gives_the_whole_tokenizers_ids_in_any_script(tokenizer_json: Path):
+    """Only the pieces a text contains are read, yet every text, Greek, CJK and unknown characters
+    included, gets the whole tokenizer's ids, with and without special tokens."""
+    tokenizer = QueryTokenizer.load(tokenizer_json)
+    assert tokenizer is not None and all((tokenizer_json.parent / name).exists() for name in QUERY_FILES)
+    texts = [*TEXTS, "日本語 backup", "ＢＡＣＫＵＰ", "語", "", " "]
+    for special in (True, False):
+        got = tokenizer.encode_batch(texts, special=special)
+        assert [ids for ids, _, _ in got] == [whole_ids(tokenizer_json, t, special) for t in texts]
+    again = QueryTokenizer.load(tokenizer_json)  # read back, not made again
+    assert again.encode_batch(texts) == tokenizer.encode_batch(texts)
+
+
+def test_a_query_tokenizer_that_differs_is_refused_and_a_damaged_one_made_again(tokenizer_json: Path, monkeypatch, caplog):
+    QueryTokenizer.load(tokenizer_json)
+    skeleton = tokenizer_json.parent / QUERY_FILES[-1]
+    skeleton.write_text("{not json", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="kb.embedding"):
+        assert QueryTokenizer.load(tokenizer_json) is None and "unusable" in caplog.text
+    assert QueryTokenizer.load(tokenizer_json) is not None  # made again
+    for name in QUERY_FILES:
+        (tokenizer_json.parent / name).unlink()
+    monkeypatch.setattr(QueryTokenizer, "_positions", lambda self, word: ())  # finds no piece: unknowns only
+    assert QueryTokenizer.load(tokenizer_json) is None
+    assert (tokenizer_json.parent / (QUERY_FILES[-1] + ".refused")).exists()
+    monkeypatch.undo()
+    assert QueryTokenizer.load(tokenizer_json) is None  # refused for good
+
+
+def test_a_small_vocabulary_has_no_query_tokenizer(tokenizer_json: Path, monkeypatch):
+    monkeypatch.setattr(kb.tokenizing, "SUBSET_ABOVE", 1000)
+    assert QueryTokenizer.load(tokenizer_json) is None
+    assert not any((tokenizer_json.parent / name).exists() for name in QUERY_FILES)
