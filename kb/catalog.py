@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from kb import text
 from kb.documents import CASE_STATUSES, id_key
@@ -26,8 +27,13 @@ class DocInfo(DocumentRow):
         return str(self.meta.get("status") or "")
 
     def facet_values(self, name: str) -> tuple[str, ...]:
-        value = self.tags if name == "tags" else (getattr(self, name) or "",)
-        return tuple(v for v in value if v)
+        return self._facet_values[name]
+
+    @cached_property
+    def _facet_values(self) -> dict[str, tuple[str, ...]]:
+        """Each facet's values, found once (a search counts its 100 candidates' at every page)."""
+        return {name: tuple(v for v in (self.tags if name == "tags" else (getattr(self, name) or "",)) if v)
+                for name in FACET_FIELDS}
 
 
 @dataclass(frozen=True)

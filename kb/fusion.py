@@ -8,7 +8,7 @@ of the same documents. Which fusion and weights are used is a setting (`kb.confi
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -52,10 +52,15 @@ def blend(primary: Mapping[str, float], second: Mapping[str, float], share: floa
     if not both or share <= 0:
         return dict(primary)
     a, b = [primary[k] for k in both], [second[k] for k in both]
-    spread_a, spread_b = (statistics.pstdev(a), statistics.pstdev(b)) if len(both) > 1 else (0.0, 0.0)
-    scale = spread_a / spread_b if spread_b > 0 else 1.0
-    shift = statistics.fmean(a) - scale * statistics.fmean(b)
+    scale = _spread(a) / _spread(b) if _spread(b) > 0 else 1.0
+    shift = math.fsum(a) / len(a) - scale * math.fsum(b) / len(b)
     return {k: (1 - share) * v + share * (scale * second[k] + shift) if k in second else v for k, v in primary.items()}
+
+
+def _spread(values: Sequence[float]) -> float:
+    """Population standard deviation (statistics.pstdev computes it in exact fractions: 1 ms a search)."""
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
 
 
 def reciprocal_rank_fusion(lists: Mapping[str, tuple[float, Ranking]], k: int = 60) -> list[Fused]:

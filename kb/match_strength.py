@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +87,7 @@ class MatchModel:
     def apply(self, ranked: Sequence[Ranked], identifiers: int) -> list[Ranked]:
         """The ranking with each document's probability and label."""
         chances = self.probabilities(ranked, identifiers).tolist()
-        return [replace(r, probability=p, match=self.label(p)) for r, p in zip(ranked, chances)]
+        return [r.but(probability=p, match=self.label(p)) for r, p in zip(ranked, chances)]
 
     @classmethod
     def load(cls, path: Path = SHIPPED) -> "MatchModel":

@@ -32,6 +32,18 @@ class Ranked:
     probability: float | None = None  # calibrated chance that this document answers the query
     match: str | None = None  # strong, partial or weak (`kb.match_strength`)
 
+    def but(self, **changes) -> "Ranked":
+        """A copy with `changes`: dataclasses.replace without its per-field work (it ran 200 times a
+        search, 2.5 ms)."""
+        if not changes.keys() <= _RANKED_FIELDS:
+            raise TypeError(f"Ranked has no field {sorted(changes.keys() - _RANKED_FIELDS)}")
+        changed = object.__new__(Ranked)
+        changed.__dict__.update(self.__dict__, **changes)
+        return changed
+
+
+_RANKED_FIELDS = frozenset(Ranked.__dataclass_fields__)
+
 
 @dataclass
 class CaseSummary:

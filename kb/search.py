@@ -20,7 +20,6 @@ import logging
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +166,7 @@ class Searcher:
         """The ranking with each document's coverage of `words` and, when a match model is loaded and
         every document has its cosine, its match strength."""
         coverage = self.lexical.coverage(words, [r.doc_id for r in ranked])
-        ranked = [replace(r, coverage=coverage[r.doc_id]) for r in ranked]
+        ranked = [r.but(coverage=coverage[r.doc_id]) for r in ranked]
         if self.match_model is None or any(r.cosine is None for r in ranked):
             return ranked
         return self.match_model.apply(ranked, identifiers)
@@ -310,7 +309,7 @@ class Searcher:
             order = order_within(self.catalog.doc_passages[r.doc_id], (similarity, lexical), self.weights.rrf_k)
             shown = passage_to_show(filter(None, map(self.reader.passage, order)), self.catalog.docs[r.doc_id].meta)
             best = shown.id if shown else order[0]
-            chosen.append((replace(r, passage_id=best, similarity=similarity[best]), shown or self.reader.passage(best)))
+            chosen.append((r.but(passage_id=best, similarity=similarity[best]), shown or self.reader.passage(best)))
         return chosen
 
     # -- results ---------------------------------------------------------------------------

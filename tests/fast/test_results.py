@@ -425,3 +425,13 @@ def test_words_sharing_a_query_stem_are_marked_in_the_documents_language():
     assert [text[s:e] for s, e in exact.highlights] == ["falhas"]
     stemmed = make_snippet(text, terms, stems=frozenset(query_stems(["falhas", "ошибки"])), language="pt")
     assert [text[s:e] for s, e in stemmed.highlights] == ["falha", "falhas", "Ошибка"]
+
+
+def test_a_ranked_copy_changes_only_what_it_is_given():
+    from dataclasses import replace
+
+    first = Ranked("a.md", 0.5, {"dense": 1}, cosine=0.8)
+    changed = first.but(coverage=0.25, match="strong")
+    assert changed == replace(first, coverage=0.25, match="strong") and first.coverage == 0.0 and first.match is None
+    with pytest.raises(TypeError, match="no field"):
+        first.but(converage=0.25)
