@@ -15,6 +15,11 @@ of its pieces in `tokenizer.common-<key>-ids.npy`; the key follows `COMMON`), ch
 whole tokenizer on probe texts, and refused (`….refused`, never made again) if any differs; one that
 cannot be made or read leaves the whole tokenizer serving. Smaller vocabularies (MiniLM's 30,522
 WordPiece pieces, 0.05 s) load whole.
+
+Queries need neither: `QueryTokenizer` tokenizes a short text with a Unigram model of only the
+pieces it contains, found in a memory-mapped sorted list of every piece; it loads in milliseconds
+and holds a few MiB, for a text in any script. Documents keep the subset (per text, the query
+tokenizer costs about 0.7 ms against 0.1 ms).
 """
 
 from __future__ import annotations
