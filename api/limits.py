@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import HTTPException
+import anyio
+from fastapi import Depends, HTTPException
 
 MAX_BODY_BYTES = 1024 * 1024
 """The largest request body: a 20,000-character ticket is at most 80 kB of UTF-8, 480 kB as a
@@ -23,6 +24,8 @@ ECHO_CHARS = 200
 """Characters of an input a 422 echoes back."""
 PASTE_WAIT_SECONDS = 30.0
 """How long a pasted ticket waits for the one paste slot before a 503."""
+PASTE_POLL_SECONDS = 0.05
+"""How often a waiting paste looks at the slot."""
 _PASTE_SLOT = threading.BoundedSemaphore(1)
 
 
@@ -99,14 +102,21 @@ def encodable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-@contextmanager
-def one_paste_at_a_time() -> Iterator[None]:
-    """Pasted tickets are analysed and embedded one at a time (up to 8 model-sized pieces each): four
-    clients posting 20,000-character tickets must not take every core from the searches. One that
-    waits too long gets a 503 with Retry-After."""
-    if not _PASTE_SLOT.acquire(timeout=PASTE_WAIT_SECONDS):
-        raise HTTPException(503, "busy with other pasted tickets; try again in a few seconds", headers={"Retry-After": "5"})
+async def paste_turn() -> AsyncIterator[None]:
+    """A dependency: pasted tickets are analysed and embedded one at a time (up to 8 model-sized pieces
+    each), so four clients posting 20,000-character tickets cannot take every core from the searches.
+    A paste waits for its turn on the event loop, not on a request thread: with `request_threads`
+    threads, that many waiting pastes would have stopped every other request. One that waits over
+    `PASTE_WAIT_SECONDS` gets a 503 with Retry-After."""
+    deadline = time.monotonic() + PASTE_WAIT_SECONDS
+    while not _PASTE_SLOT.acquire(blocking=False):  # polled: nothing is held if the client goes away
+        if time.monotonic() >= deadline:
+            raise HTTPException(503, "busy with other pasted tickets; try again in a few seconds", headers={"Retry-After": "5"})
+        await anyio.sleep(PASTE_POLL_SECONDS)
     try:
         yield
     finally:
         _PASTE_SLOT.release()
+
+
+PasteTurn = Annotated[None, Depends(paste_turn)]

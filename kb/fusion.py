@@ -58,7 +58,10 @@ def blend(primary: Mapping[str, float], second: Mapping[str, float], share: floa
 
 
 def _spread(values: Sequence[float]) -> float:
-    """Population standard deviation (statistics.pstdev computes it in exact fractions: 1 ms a search)."""
+    """Population standard deviation (statistics.pstdev computes it in exact fractions: 1 ms a search);
+    0 for equal values, as pstdev gives (the mean of equal floats can differ from them in the last bit)."""
+    if max(values) == min(values):
+        return 0.0
     mean = math.fsum(values) / len(values)
     return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
 

@@ -70,18 +70,20 @@ class OnnxEncoder:
         """An exported model (`export`), with ONNX Runtime and `tokenizers` only (each tokenizer loads on
         first use: queries and documents have their own, see `tokenizer`); with `int8_queries`,
         queries run on its int8 quantisation (made on the first query: no PyTorch needed). With
-        `documents` the float model, with `queries` the query model, starts loading now, beside the
-        tokenizer (a build that loaded the query model too took a core from it for 0.6 s)."""
+        `documents` the float model, with `queries` the query model, starts loading now, in the
+        background (a build that loaded the query model too took a core from it for 0.6 s)."""
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
             raise OnnxExportError(f"{folder} is an export of format {meta.get('format')}, not {FORMAT}")
-        for path, written in ((folder / MODEL_FILE, meta.get("model_bytes")), (weights_of(folder / MODEL_FILE), meta.get("weights_bytes"))):
-            size = path.stat().st_size if path.exists() else None  # the float model loads on first use: check it is whole now
+        whole = ((folder / MODEL_FILE, meta.get("model_bytes")), (weights_of(folder / MODEL_FILE), meta.get("weights_bytes")),
+                 (folder / TOKENIZER_FILE, meta.get("tokenizer_bytes")))
+        for path, written in whole:  # the float model and the tokenizer load on first use: check they are whole now
+            size = path.stat().st_size if path.exists() else None
             if size != written:
                 raise OnnxExportError(f"{path} has {size} bytes, the export wrote {written}")
         loading = None
-        if queries and int8_queries and (folder / QUERY_MODEL_FILE).exists():  # ONNX Runtime frees the GIL while it loads a model,
-            loading = _in_background(_session, folder / QUERY_MODEL_FILE, QUERY_THREADS)  # the tokenizer holds it
+        if queries and int8_queries and (folder / QUERY_MODEL_FILE).exists():  # ONNX Runtime frees the GIL while it
+            loading = _in_background(_session, folder / QUERY_MODEL_FILE, QUERY_THREADS)  # loads a model: the caller goes on
         floating = _in_background(_session, folder / MODEL_FILE) if documents else None
         return cls(folder / MODEL_FILE, folder / TOKENIZER_FILE, meta, int8_folder=folder if int8_queries else None,
                    query_session=loading, session=floating)
@@ -349,9 +351,11 @@ def _write_export(model, folder: Path) -> None:
 
 
 def _write_meta(folder: Path, meta: dict) -> None:
-    """encoder.json, with the sizes of the float model's files (checked when the folder is loaded)."""
+    """encoder.json, with the sizes of the float model's files and the tokenizer's (checked when the
+    folder is loaded: both are read on first use, and a damaged one must make the export again)."""
     meta = {**meta, "model_bytes": (folder / MODEL_FILE).stat().st_size,
-            "weights_bytes": weights_of(folder / MODEL_FILE).stat().st_size}
+            "weights_bytes": weights_of(folder / MODEL_FILE).stat().st_size,
+            "tokenizer_bytes": (folder / TOKENIZER_FILE).stat().st_size}
     (folder / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
@@ -394,15 +398,18 @@ def upgrade(previous: Path, folder: Path) -> bool:
         meta = json.loads((previous / META_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if meta.get("format") != 1:
-        return False
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    if meta.get("format") != 1 or not (previous / MODEL_FILE).is_file() or (previous / MODEL_FILE).stat().st_size != meta.get("model_bytes"):
+        return False  # not a whole export of format 1
+    staging = None
     try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
         staging.chmod(0o755)
         for path in previous.iterdir():
             if path.name in (MODEL_FILE, QUERY_MODEL_FILE):
                 _map_weights(path, staging / path.name)
-            elif path.is_file() and path.name != META_FILE:
+            elif path.name.endswith(".refused"):
+                (staging / path.name).touch()  # format 1 kept the refused int8 model itself as the marker
+            elif path.is_file() and path.name != META_FILE and not path.name.startswith("."):  # not another process's staging
                 shutil.copy2(path, staging / path.name)
         _write_meta(staging, {**meta, "format": FORMAT})
         staging.rename(folder)
@@ -414,7 +421,8 @@ def upgrade(previous: Path, folder: Path) -> bool:
         log.warning("export %s cannot be upgraded (%s: %s): exporting the model again", previous, exc.__class__.__name__, exc)
         return False
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(previous, ignore_errors=True)
     return True
 

@@ -201,6 +201,7 @@ def _staging(target: Path, suffix: str) -> Path:
     """A new file of its own beside `target`, to be renamed onto it."""
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(handle)
+    os.chmod(name, 0o644)  # shared like the export it belongs to (mkstemp makes it private)
     return Path(name)
 
 
@@ -236,6 +237,8 @@ class QueryTokenizer:
         self._fixed_ids = np.asarray(fixed["original_ids"], dtype=np.int64)
         self._unk = fixed["unk_id"]
         self._longest = int(pieces.dtype.itemsize // 4)  # '<U{n}': 4 bytes a character
+        specials = sorted((t["content"] for t in json.loads(skeleton).get("added_tokens", ())), key=len, reverse=True)
+        self._specials = re.compile("|".join(map(re.escape, specials))) if specials else None
         self._local = threading.local()  # a tokenizer per thread: its model is replaced for each text
         self._found_in = functools.lru_cache(maxsize=65_536)(self._positions)
 
@@ -247,6 +250,8 @@ class QueryTokenizer:
         files = [folder / name for name in QUERY_FILES]
         refused = files[-1].with_name(files[-1].name + ".refused")
         try:
+            if not files[-1].exists() and not os.access(folder, os.W_OK):
+                return None  # cannot be kept: not worth the whole tokenizer's load in every process
             if refused.exists() or (not files[-1].exists() and not _make_query_files(path, files, refused)):
                 return None
             pieces, ids, scores = (np.load(f, mmap_mode="r") for f in files[:3])
@@ -269,9 +274,7 @@ class QueryTokenizer:
         from tokenizers import models
 
         tokenizer = self._tokenizer()
-        normalised = tokenizer.normalizer.normalize_str(text) if tokenizer.normalizer else text
-        words = [w for w, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalised)] if tokenizer.pre_tokenizer else [normalised]
-        positions = np.unique(np.fromiter((p for w in dict.fromkeys(words) for p in self._found_in(w)), dtype=np.int64))
+        positions = np.unique(np.fromiter((p for w in self._words(tokenizer, text) for p in self._found_in(w)), dtype=np.int64))
         ids = np.asarray(self._ids[positions], dtype=np.int64)
         kept = ~np.isin(ids, self._fixed_ids)
         positions, ids = positions[kept], ids[kept]
@@ -279,6 +282,21 @@ class QueryTokenizer:
         tokenizer.model = models.Unigram(vocab, self._unk, False)
         encoding = tokenizer.encode(text, add_special_tokens=special)
         return np.concatenate([self._fixed_ids, ids])[encoding.ids].tolist(), encoding.type_ids, encoding.special_tokens_mask
+
+    def _words(self, tokenizer, text: str) -> set[str]:
+        """The words the model may be given for `text` (a superset is harmless: a piece is only chosen
+        where it occurs): the normalised, pre-tokenized words of the text and, when it contains special
+        tokens (the tokenizer splits the text at them first, then normalises and pre-tokenizes each
+        part, whose outer spaces a special token may strip), those of each part, with and without its
+        outer spaces."""
+        normalise = tokenizer.normalizer.normalize_str if tokenizer.normalizer else (lambda t: t)
+        split = tokenizer.pre_tokenizer.pre_tokenize_str if tokenizer.pre_tokenizer else (lambda t: [(t, None)])
+        parts = [text]
+        if self._specials is not None and self._specials.search(text):
+            for source in (text, normalise(text)):
+                for part in self._specials.split(source):
+                    parts += [part, part.strip(), part.lstrip(), part.rstrip()]
+        return {word for part in dict.fromkeys(parts) for word, _ in split(normalise(part))}
 
     def _positions(self, word: str) -> tuple[int, ...]:
         """Where the pieces that occur in `word` are in the sorted pieces (remembered per word)."""

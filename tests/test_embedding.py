@@ -77,11 +77,13 @@ def test_the_export_is_made_once_and_loads_without_pytorch(embedder: Embedder, m
     assert out["tokens"] == [len(embedder.model.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in TEXTS]
 
 
-def test_a_damaged_export_is_made_again(embedder: Embedder, tmp_path: Path, monkeypatch, caplog):
+@pytest.mark.parametrize("damaged", ["model.onnx", "model.onnx.weights", "tokenizer.json"])
+def test_a_damaged_export_is_made_again(embedder: Embedder, tmp_path: Path, monkeypatch, caplog, damaged: str):
+    """Also a file read only on first use (the float model, the tokenizer): the folder is checked when loaded."""
     embedder.onnx
     shutil.copytree(embedder.models_dir, tmp_path, dirs_exist_ok=True)  # times kept: the same export key
     folder = tmp_path / export_key(embedder.model_id, embedder.location)
-    (folder / "model.onnx").write_bytes(b"not a model")
+    (folder / damaged).write_bytes(b"not a model")
     exported = []
     monkeypatch.setattr(OnnxEncoder, "export", classmethod(lambda cls, model, target: exported.append(target) or embedder.onnx))
     with caplog.at_level(logging.WARNING, logger="kb.embedding"):
@@ -244,5 +246,5 @@ def test_queries_are_tokenized_from_their_own_pieces_without_the_documents_token
     whole.no_truncation()
     whole.no_padding()
     texts = [line for p in sorted(kb_settings.articles.rglob("*.md")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts += ["Ошибка 0x80070005 在服务器上 🙂", "ＢＡＣＫＵＰ"]
+    texts += ["Ошибка 0x80070005 在服务器上 🙂", "ＢＡＣＫＵＰ", "x<mask>y", "foo <s>bar", "a</s>b c", "hello <mask>world"]
     assert [ids for ids, _, _ in fresh.onnx.query_tokenizer.encode_batch(texts)] == [e.ids for e in whole.encode_batch(texts)]

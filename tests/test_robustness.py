@@ -305,17 +305,26 @@ def test_requests_beyond_request_threads_wait_their_turn(kb_settings: Settings, 
     assert [a.status_code for a in answers] == [200] * 6 and most == 2
 
 
-def test_pasted_tickets_take_turns_and_a_long_wait_is_a_503(api: TestClient, monkeypatch):
-    """One paste is analysed at a time, so pastes cannot take every core from searches."""
+def test_pasted_tickets_take_turns_without_holding_a_request_thread(kb_settings: Settings, tmp_path: Path, monkeypatch):
+    """One paste is analysed at a time, so pastes cannot take every core from searches; a paste waits
+    for its turn without holding a request thread (with one thread, a waiting paste had stopped every
+    other request), and one that waits too long is a 503."""
     import api.limits as limits
 
-    monkeypatch.setattr(limits, "PASTE_WAIT_SECONDS", 0.2)
-    assert limits._PASTE_SLOT.acquire(timeout=5)  # another paste is being analysed
-    try:
-        busy = api.post("/api/similar", json={"text": "backup fails with 0x80070005"})
-        assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
-        assert api.post("/paste", data={"text": "backup fails with 0x80070005"}).status_code == 503
-        assert api.get("/api/search", params={"q": "backup fails"}).status_code == 200  # searches do not wait
-    finally:
-        limits._PASTE_SLOT.release()
-    assert api.post("/api/similar", json={"text": "backup fails with 0x80070005"}).status_code == 200
+    monkeypatch.setattr(limits, "PASTE_WAIT_SECONDS", 3)
+    ticket = "backup fails with 0x80070005"
+    shutil.copytree(kb_settings.index, tmp_path / "index", symlinks=True, ignore=shutil.ignore_patterns("searches.sqlite*"))
+    with TestClient(create_app(kb_settings.with_(index=tmp_path / "index", request_threads=1))) as client:
+        assert limits._PASTE_SLOT.acquire(timeout=5)  # another paste is being analysed
+        try:
+            with ThreadPoolExecutor(max_workers=2) as clients:
+                waiting = [clients.submit(client.post, "/api/similar", json={"text": ticket}),
+                           clients.submit(client.post, "/paste", data={"text": ticket})]
+                time.sleep(0.5)
+                assert client.get("/api/search", params={"q": "backup fails"}).status_code == 200
+                assert not any(w.done() for w in waiting)  # still waiting for their turn, on no request thread
+                busy = [w.result() for w in waiting]
+            assert [b.status_code for b in busy] == [503, 503] and busy[0].headers["retry-after"] == "5"
+        finally:
+            limits._PASTE_SLOT.release()
+        assert client.post("/api/similar", json={"text": ticket}).status_code == 200

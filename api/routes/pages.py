@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api.dependencies import CurrentSearcher, Log, Templates, find_document, related_documents
-from api.limits import one_paste_at_a_time
+from api.limits import PasteTurn
 from api.models import AppliedFilters, SimilarResponse
 from api.rendering import local_path, render_markdown
 from api.routes.search import (
@@ -76,14 +76,13 @@ def page_paste_form(request: Request, templates: Templates):
 
 
 @router.post("/paste", response_class=HTMLResponse)
-def page_paste(request: Request, searcher: CurrentSearcher, templates: Templates,
+def page_paste(request: Request, searcher: CurrentSearcher, templates: Templates, _turn: PasteTurn,
                text: Annotated[str, Form(max_length=2 * MAX_TICKET_CHARS)] = "", type: Annotated[str, Form()] = ""):
     """Cases and articles that match a pasted ticket or log, with why each matched and a case draft."""
     kind = type if type in ("article", "case") else None
     problems, analysis, answer = [], None, None
     if text.strip():
-        with one_paste_at_a_time():
-            (hits, analysis), took = timed(searcher.similar, text, 10, Filters(type=kind))
+        (hits, analysis), took = timed(searcher.similar, text, 10, Filters(type=kind))
         answer = SimilarResponse.of(hits, analysis, took)
     else:
         problems = ["Paste a ticket, a log or an error message first."]

@@ -10,7 +10,7 @@ from pydantic import StringConstraints
 
 from api.auth import bearer_token, same_secret
 from api.dependencies import CurrentSearcher, Log
-from api.limits import one_paste_at_a_time
+from api.limits import PasteTurn
 from api.models import (
     ERRORS, AppliedFilters, ErrorBody, FacetValue, Gap, GapsResponse, IdentifierCount, MatchCounts, SearchResponse,
     SearchResult, SimilarRequest, SimilarResponse,
@@ -116,13 +116,12 @@ def api_search(
 
 
 @router.post("/api/similar", response_model=SimilarResponse, responses={**ERRORS, **TOO_LARGE}, tags=["search"])
-def api_similar(searcher: CurrentSearcher, request: SimilarRequest) -> SimilarResponse:
+def api_similar(searcher: CurrentSearcher, request: SimilarRequest, _turn: PasteTurn) -> SimilarResponse:
     """Past cases and articles most similar to a whole ticket; error codes in it are matched exactly."""
     if len(request.text) > MAX_TICKET_CHARS:
         raise HTTPException(413, f"ticket text is {len(request.text):,} characters; the limit is {MAX_TICKET_CHARS:,}. "
                                  "Send the subject and the first part of the body.")
-    with one_paste_at_a_time():
-        (hits, analysis), took = timed(searcher.similar, request.text, request.k, Filters(type=request.type))
+    (hits, analysis), took = timed(searcher.similar, request.text, request.k, Filters(type=request.type))
     return SimilarResponse.of(hits, analysis, took)
 
 

@@ -135,6 +135,10 @@ def full_text_problems(conn: sqlite3.Connection, tables: Sequence[str] = FTS_TAB
     for table in tables:
         try:
             conn.execute(f"INSERT INTO {table}({table}) VALUES('integrity-check')")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise  # another connection's lock: not damage
+            problems.append(f"{table}: {exc}")
         except sqlite3.DatabaseError as exc:
             problems.append(f"{table}: {exc}")
     return problems

@@ -94,11 +94,12 @@ def test_a_model_folder_that_cannot_be_written_keeps_the_whole_tokenizer(tokeniz
 
 
 def test_the_query_tokenizer_gives_the_whole_tokenizers_ids_in_any_script(tokenizer_json: Path):
-    """Only the pieces a text contains are read, yet every text, Greek, CJK and unknown characters
-    included, gets the whole tokenizer's ids, with and without special tokens."""
+    """Only the pieces a text contains are read, yet every text, Greek, CJK, unknown characters and
+    special tokens written in it included, gets the whole tokenizer's ids, with and without special tokens."""
     tokenizer = QueryTokenizer.load(tokenizer_json)
     assert tokenizer is not None and all((tokenizer_json.parent / name).exists() for name in QUERY_FILES)
-    texts = [*TEXTS, "日本語 backup", "ＢＡＣＫＵＰ", "語", "", " "]
+    texts = [*TEXTS, "日本語 backup", "ＢＡＣＫＵＰ", "語", "", " ",
+             "x<mask>up", "foo <s>back", "a</s>b c", "<pad>up", "back <mask>up"]  # split at special tokens first
     for special in (True, False):
         got = tokenizer.encode_batch(texts, special=special)
         assert [ids for ids, _, _ in got] == [whole_ids(tokenizer_json, t, special) for t in texts]
