@@ -159,24 +159,12 @@ def _subset(path: Path):
 def _make_subset(path: Path, subset_path: Path, ids_path: Path, refused: Path) -> bool:
     """Write the common-script subset of a large Unigram tokenizer and check it; False when there is
     none to make (other models) or it tokenizes the probes differently (then refused for good)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    model = data.get("model") or {}
-    if model.get("type") != "Unigram" or model.get("byte_fallback") or len(model.get("vocab", ())) <= SUBSET_ABOVE:
+    data = _large_unigram(path)
+    if data is None:
         return False
-    if (data.get("post_processor") or {}).get("type") not in (None, "TemplateProcessing"):
-        return False  # other post-processors name their ids differently: not mapped here
-    vocab = model["vocab"]
-    if any(t["id"] >= len(vocab) for t in data.get("added_tokens", ())):
-        return False
-    lowest = min(range(len(vocab)), key=lambda i: vocab[i][1])
-    needed = {model["unk_id"], lowest, *(t["id"] for t in data.get("added_tokens", ()))}
+    vocab, needed = data["model"]["vocab"], set(_fixed_ids(data))
     kept = [i for i, (piece, _) in enumerate(vocab) if i in needed or common(piece)]
-    position = {old: new for new, old in enumerate(kept)}
-    data["model"] = {**model, "vocab": [vocab[i] for i in kept], "unk_id": position[model["unk_id"]]}
-    for token in data.get("added_tokens", ()):
-        token["id"] = position[token["id"]]
-    for special in ((data.get("post_processor") or {}).get("special_tokens") or {}).values():
-        special["ids"] = [position[i] for i in special["ids"]]
+    data = _restricted(data, kept)
     original = np.asarray(kept, dtype=np.int64)
     staging, staging_ids = _staging(subset_path, ".json"), _staging(ids_path, ".npy")
     try:
@@ -195,6 +183,42 @@ def _make_subset(path: Path, subset_path: Path, ids_path: Path, refused: Path) -
     finally:
         staging.unlink(missing_ok=True)
         staging_ids.unlink(missing_ok=True)
+
+
+def _large_unigram(path: Path) -> dict | None:
+    """The tokenizer.json at `path`, when it is a large Unigram one whose ids this module can map
+    (a template post-processor, special tokens inside the vocabulary); else None."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    model = data.get("model") or {}
+    if model.get("type") != "Unigram" or model.get("byte_fallback") or len(model.get("vocab", ())) <= SUBSET_ABOVE:
+        return None
+    if (data.get("post_processor") or {}).get("type") not in (None, "TemplateProcessing"):
+        return None  # other post-processors name their ids differently: not mapped here
+    if any(t["id"] >= len(model["vocab"]) for t in data.get("added_tokens", ())):
+        return None
+    return data
+
+
+def _fixed_ids(data: dict) -> list[int]:
+    """The pieces every smaller vocabulary keeps: the unknown one, the lowest-scoring one (an unknown
+    character's score derives from it) and the special tokens."""
+    model = data["model"]
+    vocab = model["vocab"]
+    lowest = min(range(len(vocab)), key=lambda i: vocab[i][1])
+    return list(dict.fromkeys([model["unk_id"], lowest, *(t["id"] for t in data.get("added_tokens", ()))]))
+
+
+def _restricted(data: dict, kept: list[int]) -> dict:
+    """The tokenizer JSON `data` with only the pieces `kept` (ids into its vocabulary, in their new
+    order), the unknown piece's, special tokens' and post-processor's ids renumbered to match."""
+    data = json.loads(json.dumps(data))  # a copy: the caller's stays whole
+    model, position = data["model"], {old: new for new, old in enumerate(kept)}
+    data["model"] = {**model, "vocab": [model["vocab"][i] for i in kept], "unk_id": position[model["unk_id"]]}
+    for token in data.get("added_tokens", ()):
+        token["id"] = position[token["id"]]
+    for special in ((data.get("post_processor") or {}).get("special_tokens") or {}).values():
+        special["ids"] = [position[i] for i in special["ids"]]
+    return data
 
 
 def _staging(target: Path, suffix: str) -> Path:
@@ -320,23 +344,12 @@ def _make_query_files(path: Path, files: list[Path], refused: Path) -> bool:
     """Write a large Unigram tokenizer's query files (`QueryTokenizer`) and check them on the probes
     against the whole tokenizer; False when there are none to make (other models) or they tokenize
     differently (then refused for good)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    model = data.get("model") or {}
-    if model.get("type") != "Unigram" or model.get("byte_fallback") or len(model.get("vocab", ())) <= SUBSET_ABOVE:
+    whole_data = _large_unigram(path)
+    if whole_data is None:
         return False
-    if (data.get("post_processor") or {}).get("type") not in (None, "TemplateProcessing"):
-        return False
-    vocab = model["vocab"]
-    if any(t["id"] >= len(vocab) for t in data.get("added_tokens", ())):
-        return False
-    lowest = min(range(len(vocab)), key=lambda i: vocab[i][1])
-    fixed = list(dict.fromkeys([model["unk_id"], lowest, *(t["id"] for t in data.get("added_tokens", ()))]))
-    position = {old: new for new, old in enumerate(fixed)}
-    data["model"] = {**model, "vocab": [vocab[i] for i in fixed], "unk_id": position[model["unk_id"]], "original_ids": fixed}
-    for token in data.get("added_tokens", ()):
-        token["id"] = position[token["id"]]
-    for special in ((data.get("post_processor") or {}).get("special_tokens") or {}).values():
-        special["ids"] = [position[i] for i in special["ids"]]
+    vocab, fixed = whole_data["model"]["vocab"], _fixed_ids(whole_data)
+    data = _restricted(whole_data, fixed)
+    data["model"]["original_ids"] = fixed
     order = sorted(range(len(vocab)), key=lambda i: vocab[i][0])
     pieces = np.array([vocab[i][0] for i in order])
     if len(set(pieces.tolist())) != len(vocab) or any(p != vocab[i][0] for p, i in zip(pieces.tolist(), order)):
