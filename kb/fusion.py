@@ -52,7 +52,8 @@ def blend(primary: Mapping[str, float], second: Mapping[str, float], share: floa
     if not both or share <= 0:
         return dict(primary)
     a, b = [primary[k] for k in both], [second[k] for k in both]
-    scale = _spread(a) / _spread(b) if _spread(b) > 0 else 1.0
+    spread_b = _spread(b)
+    scale = _spread(a) / spread_b if spread_b > 0 else 1.0
     shift = math.fsum(a) / len(a) - scale * math.fsum(b) / len(b)
     return {k: (1 - share) * v + share * (scale * second[k] + shift) if k in second else v for k, v in primary.items()}
 

@@ -153,10 +153,15 @@ def _keep(identifier, path: Path) -> None:
 
 
 def warm_detector(languages: Sequence[str] = TEAM_LANGUAGES) -> None:
-    """Load the detector for `languages` now (a searcher does it while its index loads)."""
-    candidates = tuple(sorted({code(lang) for lang in languages}))
+    """Load the detector `detect` uses for `languages` now (a searcher does it while its index loads)."""
+    candidates = _candidates(languages)
     if len(candidates) > 1:
         _identifier(candidates)
+
+
+def _candidates(languages: Sequence[str]) -> tuple[str, ...]:
+    """The codes of `languages`, sorted: one detector serves every spelling of the same set."""
+    return tuple(sorted({code(lang) for lang in languages}))
 
 
 @lru_cache(maxsize=4096)
@@ -171,7 +176,7 @@ def detect(content: str, languages: Sequence[str] = TEAM_LANGUAGES) -> str:
     sample = content[:DETECTION_CHARACTERS]
     if not any(w.isalpha() and len(w) > 1 for w in text.words(sample)):  # codes and numbers are in no language
         return UNDETERMINED
-    candidates = tuple(sorted({code(lang) for lang in languages}))
+    candidates = _candidates(languages)
     if len(candidates) == 1:
         return candidates[0]
     return str(_identifier(candidates).classify(sample)[0])

@@ -248,9 +248,8 @@ def _query_session(folder: Path, encoder: OnnxEncoder):
         _quantize(folder / MODEL_FILE, staging / QUERY_MODEL_FILE)
         session = _session(staging / QUERY_MODEL_FILE, QUERY_THREADS)
         agreement = _cosines(encoder(PROBES), encoder(PROBES, session))
-        if agreement.min() >= QUERY_AGREEMENT:  # the weights first: a model file is never without them
-            os.replace(weights_of(staging / QUERY_MODEL_FILE), weights_of(target))
-            os.replace(staging / QUERY_MODEL_FILE, target)
+        if agreement.min() >= QUERY_AGREEMENT:
+            _move_model(staging / QUERY_MODEL_FILE, target)
         else:
             refused.touch()
     finally:
@@ -383,10 +382,16 @@ def _map_in_place(model_file: Path) -> None:
     scratch = Path(tempfile.mkdtemp(prefix=".map-", dir=model_file.parent))
     try:
         _map_weights(model_file, scratch / model_file.name)
-        os.replace(weights_of(scratch / model_file.name), weights_of(model_file))
-        os.replace(scratch / model_file.name, model_file)
+        _move_model(scratch / model_file.name, model_file)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _move_model(source: Path, target: Path) -> None:
+    """Move a model file and its weights onto `target`, the weights first: a model file is never
+    without the weights it names."""
+    os.replace(weights_of(source), weights_of(target))
+    os.replace(source, target)
 
 
 def upgrade(previous: Path, folder: Path) -> bool:

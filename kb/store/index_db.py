@@ -176,15 +176,14 @@ def check_database(path: Path) -> list[str]:
     """`integrity_problems` of a database file without changing it. One this process may not write is
     checked in a copy in memory."""
     if os.access(path, os.W_OK):
-        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
-    else:
-        conn = sqlite3.connect(":memory:", isolation_level=None)
+        return _checked(path, integrity_problems)
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
         source = connect(path, readonly=True)
         try:
             source.backup(conn)
         finally:
             source.close()
-    try:
         return integrity_problems(conn)
     finally:
         conn.close()
@@ -369,20 +368,22 @@ class IndexReader:
         (title, keywords, body, stems). FTS5's bm25() of a row is a sum over the query's phrases, each
         term depending only on the phrase, the row and the table, so a ranking can add these up
         (`kb.bm25`) and get what bm25() of their OR gives."""
-        title, keywords, body, stem = (float(w) for w in weights)
-        return self._tuples().execute(
-            f"SELECT rowid, -bm25(documents_fts, {title}, {keywords}, {body}, {stem}) FROM documents_fts WHERE documents_fts MATCH ?",
-            (words_or_stems([], [phrase]) if stems else words_or_stems([phrase], []),),
-        ).fetchall()
+        title, keywords, body, stem = weights
+        match = words_or_stems([], [phrase]) if stems else words_or_stems([phrase], [])
+        return self._shares("documents_fts", (title, keywords, body, stem), match)
 
     def passage_phrase_shares(self, phrase: str, weights: Sequence[float]) -> list[tuple[int, float]]:
         """(passage id, the phrase's share of its BM25) of every passage containing `phrase` in its
         heading or text, by passage id; weights per column (heading, text). As `phrase_shares`, for passages."""
-        heading, text = (float(w) for w in weights)
+        heading, text = weights
+        return self._shares("passages_fts", (heading, text, 0), f"{{heading text}} : ({fts_string(phrase)})")
+
+    def _shares(self, table: str, weights: Sequence[float], match: str) -> list[tuple[int, float]]:
+        """(rowid, BM25 with `weights` per column) of every row of the full-text `table` that `match`
+        matches, by rowid: with one phrase in `match`, that phrase's share of each row's BM25."""
+        columns = ", ".join(str(float(w)) for w in weights)
         return self._tuples().execute(
-            f"SELECT rowid, -bm25(passages_fts, {heading}, {text}, 0) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rowid",
-            (f"{{heading text}} : ({fts_string(phrase)})",),
-        ).fetchall()
+            f"SELECT rowid, -bm25({table}, {columns}) FROM {table} WHERE {table} MATCH ? ORDER BY rowid", (match,)).fetchall()
 
     def rank_passages(self, words: Sequence[str], doc_rowids: Sequence[int], weights: Sequence[float]) -> dict[int, float]:
         """BM25 of the passages of the given documents that contain any of `words`; weights per column
